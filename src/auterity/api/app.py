@@ -1,0 +1,73 @@
+"""`create_app(services=...)`: builds the FastAPI app for one service or the whole platform."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from auterity import __version__
+from auterity.api.services import routers_for
+from auterity.api.shared import router as shared_router
+from auterity.core.database import Database
+from auterity.core.health import router as health_router
+from auterity.core.logging import configure_logging
+from auterity.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from auterity.core.problems import install_problem_handlers
+from auterity.core.runtime import Runtime
+from auterity.core.settings import SERVICES, Settings, get_settings
+from auterity.core.tracing import configure_tracing, shutdown_tracing
+
+
+def create_app(
+    services: Iterable[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    database: Database | None = None,
+) -> FastAPI:
+    """The ASGI app. Pass `database` to share one (tests); otherwise the app owns its own."""
+    settings = settings or get_settings()
+    chosen = tuple(settings.services if services is None else services)
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown:
+        raise ValueError(f"unknown service(s) {unknown}; choose from {list(SERVICES)}")
+    configure_logging(settings)
+    settings.ensure_secret_key()
+    runtime = Runtime.build(settings, chosen, db=database)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            shutdown_tracing(runtime.db.engine)
+            await runtime.close(dispose_db=database is None)
+
+    app = FastAPI(
+        title="Auterity",
+        version=__version__,
+        summary="Workflows, an AI gateway and model management on one core.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
+    app.include_router(health_router)
+    app.include_router(shared_router)
+    for router in routers_for(chosen):
+        app.include_router(router)
+    configure_tracing(app, runtime.db.engine, settings)
+    return app

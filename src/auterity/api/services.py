@@ -1,0 +1,29 @@
+"""Which routers make up each service; `auterity up` serves the union."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import APIRouter
+
+from auterity.automatrix import api as automatrix_api
+from auterity.identity import api as identity_api
+from auterity.integrations import api as integrations_api
+from auterity.neuroweaver import api as neuroweaver_api
+from auterity.relaycore import api as relaycore_api
+
+# Identity is shared: every service authenticates, so each serves its routes.
+SERVICE_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
+    "automatrix": (*identity_api.routers, *automatrix_api.routers, *integrations_api.routers),
+    "relaycore": (*identity_api.routers, *relaycore_api.routers),
+    "neuroweaver": (*identity_api.routers, *neuroweaver_api.routers),
+}
+
+
+def routers_for(services: Iterable[str]) -> list[APIRouter]:
+    """The routers of `services`, each once, in a stable order."""
+    seen: dict[int, APIRouter] = {}
+    for service in services:
+        for router in SERVICE_ROUTERS[service]:
+            seen.setdefault(id(router), router)
+    return list(seen.values())

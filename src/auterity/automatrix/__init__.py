@@ -1,0 +1,1 @@
+"""AutoMatrix: durable workflows (spec, expressions, engine, executors, templates, triggers)."""

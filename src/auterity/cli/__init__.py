@@ -1,0 +1,1 @@
+"""The `auterity` command line."""

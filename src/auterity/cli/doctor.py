@@ -1,0 +1,108 @@
+"""`auterity doctor`: check settings, database, Redis and optional tools; print a table."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from auterity.core import migrate
+from auterity.core.database import Database
+from auterity.core.errors import SettingsError
+from auterity.core.settings import Settings, get_settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+async def _database(settings: Settings) -> Check:
+    db = Database(settings)
+    try:
+        latency = await db.ping()
+        current = await migrate.current_revisions(db)
+        heads = migrate.head_revisions()
+        if current != heads:
+            return Check(
+                "database",
+                False,
+                f"reachable ({latency:.1f} ms) but at {current or 'empty'}, "
+                f"head is {heads}: run `auterity db upgrade`",
+            )
+        return Check(
+            "database",
+            True,
+            f"{settings.resolved_database_url.split('@')[-1]} at head ({latency:.1f} ms)",
+        )
+    except Exception as exc:
+        return Check("database", False, f"{type(exc).__name__}: {exc}")
+    finally:
+        await db.dispose()
+
+
+async def _redis(settings: Settings) -> Check:
+    if not settings.redis_url:
+        return Check("redis", True, "not configured (in-process fallbacks in use)", required=False)
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.redis_url)
+    try:
+        await asyncio.wait_for(client.ping(), 3)
+        return Check("redis", True, settings.redis_url.split("@")[-1])
+    except Exception as exc:
+        return Check("redis", False, f"{type(exc).__name__}: {exc}")
+    finally:
+        await client.aclose()
+
+
+def _tool(name: str, *candidates: str, purpose: str) -> Check:
+    for candidate in candidates:
+        path = shutil.which(candidate)
+        if path:
+            return Check(name, True, path, required=False)
+    return Check(name, False, f"not found ({purpose})", required=False)
+
+
+def collect_checks() -> list[Check]:
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        return [Check("settings", False, exc.detail)]
+    checks = [
+        Check("settings", True, f"environment={settings.environment}, data_dir={settings.data_dir}")
+    ]
+
+    async def _gather() -> list[Check]:
+        return list(await asyncio.gather(_database(settings), _redis(settings)))
+
+    checks.extend(asyncio.run(_gather()))
+    checks.append(_tool("chromium", "chromium", "chromium-browser", purpose="browser actions"))
+    checks.append(_tool("bubblewrap", "bwrap", purpose="sandboxed code steps"))
+    return checks
+
+
+def doctor() -> None:
+    """Check the installation and print what works."""
+    checks = collect_checks()
+    table = Table(title="auterity doctor")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail")
+    for check in checks:
+        status = (
+            "[green]ok[/green]"
+            if check.ok
+            else ("[red]fail[/red]" if check.required else "[yellow]missing[/yellow]")
+        )
+        table.add_row(check.name, status, check.detail)
+    Console().print(table)
+    if any(not check.ok and check.required for check in checks):
+        raise typer.Exit(1)

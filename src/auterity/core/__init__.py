@@ -1,0 +1,1 @@
+"""Core: settings, database, errors, ids, time, logging, metrics, tracing, health and cache."""

@@ -1,0 +1,82 @@
+"""The per-process runtime: what the app factory builds once and every request shares."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from auterity.core.cache import Cache
+from auterity.core.database import Database
+from auterity.core.settings import Settings
+
+
+class LoopMonitor:
+    """Measures event-loop lag: a sleeper that wakes late means the loop is blocked."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.lag_ms = 0.0
+        self.last_beat = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="loop-monitor")
+
+    async def _run(self) -> None:
+        while True:
+            expected = time.monotonic() + self.interval
+            await asyncio.sleep(self.interval)
+            now = time.monotonic()
+            self.lag_ms = max(0.0, (now - expected) * 1000)
+            self.last_beat = now
+
+    def stalled_for(self) -> float:
+        """Seconds since the monitor last ran (large when the loop is stuck)."""
+        return time.monotonic() - self.last_beat
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    cache: Cache
+    redis: Redis | None = None
+    loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
+    services: tuple[str, ...] = ()
+
+    @classmethod
+    def build(
+        cls, settings: Settings, services: tuple[str, ...], db: Database | None = None
+    ) -> Runtime:
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        return cls(
+            settings=settings,
+            db=db or Database(settings),
+            cache=Cache(redis=redis),
+            redis=redis,
+            services=services,
+        )
+
+    async def start(self) -> None:
+        self.loop_monitor.start()
+        await self.cache.start()
+
+    async def close(self, *, dispose_db: bool = True) -> None:
+        await self.loop_monitor.stop()
+        await self.cache.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if dispose_db:
+            await self.db.dispose()

@@ -1,0 +1,155 @@
+"""The one settings object, read from `AUTERITY_*` environment variables and `.env`.
+
+Secret keys not given are generated once and kept under the data directory, so a restart
+keeps sessions valid and nothing secret ever lands in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from auterity.core.errors import SettingsError
+
+ServiceName = Literal["automatrix", "relaycore", "neuroweaver"]
+SERVICES: tuple[ServiceName, ...] = ("automatrix", "relaycore", "neuroweaver")
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a running Auterity process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTERITY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    database_schema: str | None = Field(
+        default=None, description="PostgreSQL schema to use (search_path); default schema if unset."
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=500)
+    database_echo: bool = False
+    redis_url: str | None = None
+
+    host: str = "127.0.0.1"
+    automatrix_port: int = Field(default=8000, ge=1, le=65535)
+    relaycore_port: int = Field(default=3001, ge=1, le=65535)
+    neuroweaver_port: int = Field(default=3002, ge=1, le=65535)
+    public_url: str | None = None
+    services: Annotated[list[ServiceName], NoDecode] = Field(default_factory=lambda: list(SERVICES))
+    workers: int = Field(default=1, ge=1, le=64)
+    access_log: bool = True
+
+    secret_key: SecretStr | None = None
+
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    signup_enabled: bool = True
+
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "AUTERITY_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )
+    service_name: str = "auterity"
+
+    @field_validator("cors_origins", "services", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            if value.startswith(("postgresql://", "postgres://")):
+                rest = value.split("://", 1)[1]
+                return f"postgresql+asyncpg://{rest}"
+            if value.startswith("sqlite://"):
+                return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(postgresql:// works too)"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'auterity.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def port_for(self, service: str) -> int:
+        return {
+            "automatrix": self.automatrix_port,
+            "relaycore": self.relaycore_port,
+            "neuroweaver": self.neuroweaver_port,
+        }.get(service, self.automatrix_port)
+
+    def ensure_secret_key(self) -> SecretStr:
+        """Return the secret key, generating and persisting one under data_dir on first use."""
+        if self.secret_key is None:
+            self.secret_key = SecretStr(read_or_create_secret(self.data_dir / "secret_key"))
+        return self.secret_key
+
+
+def read_or_create_secret(path: Path, nbytes: int = 48) -> str:
+    """Read a generated secret from `path`, creating it (mode 0600) when absent."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    # O_EXCL: if two processes race on first start, one creates and both read the same value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one message that names each variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            variable = (
+                field if field.startswith(("AUTERITY_", "OTEL_")) else f"AUTERITY_{field.upper()}"
+            )
+            got = error.get("input")
+            sensitive = any(word in field.lower() for word in ("secret", "key", "password", "url"))
+            shown = "" if isinstance(got, dict) or sensitive else f" (got {got!r})"
+            problems.append(f"{variable}: {error['msg']}{shown}")
+        raise SettingsError("Invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

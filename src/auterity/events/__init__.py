@@ -1,0 +1,1 @@
+"""Event bus: transactional outbox, local dispatch, Redis Streams."""

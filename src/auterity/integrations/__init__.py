@@ -1,0 +1,1 @@
+"""Integrations: Twilio SMS/voice, WhatsApp, browser automation, vectors, HTTP and email."""

@@ -1,0 +1,1 @@
+"""Alembic migration scripts for every Auterity table (SQLite and PostgreSQL)."""

@@ -1,0 +1,12 @@
+"""Imports every module that defines tables, so Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES: tuple[str, ...] = ("auterity.core.models",)
+
+
+def import_all_models() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,1 @@
+"""NeuroWeaver: datasets, training, evaluation, the model registry and deployment."""

@@ -1,0 +1,1 @@
+"""RelayCore: the OpenAI-compatible AI gateway — providers, routing, budgets, usage, cache."""

@@ -1,0 +1,1 @@
+"""Tenant secret store: encrypted local backend and a HashiCorp Vault backend."""

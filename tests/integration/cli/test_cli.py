@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from auterity import __version__
+from auterity.cli.main import app
+from auterity.core.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTERITY_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("AUTERITY_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.stdout.strip() == __version__
+
+
+def test_db_upgrade_then_current_then_doctor() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    current = runner.invoke(app, ["db", "current"])
+    assert current.exit_code == 0 and "at head" in current.output
+    doctor = runner.invoke(app, ["doctor"])
+    assert doctor.exit_code == 0, doctor.output
+    assert "database" in doctor.output and "at head" in doctor.output
+
+
+def test_doctor_fails_before_migrations() -> None:
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "auterity db upgrade" in result.output
+
+
+def test_doctor_reports_invalid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTERITY_LOG_LEVEL", "loud")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "AUTERITY_LOG_LEVEL" in result.output
+
+
+def test_serve_refuses_unknown_service() -> None:
+    result = runner.invoke(app, ["serve", "billing"])
+    assert result.exit_code == 2
+    assert "automatrix" in result.output
