@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES: tuple[str, ...] = ("auterity.core.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "auterity.core.models",
+    "auterity.identity.models",
+)
 
 
 def import_all_models() -> None:

@@ -19,6 +19,7 @@ from auterity.core.problems import install_problem_handlers
 from auterity.core.runtime import Runtime
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
+from auterity.identity.context import IdentityContext
 
 
 def create_app(
@@ -36,10 +37,12 @@ def create_app(
     configure_logging(settings)
     settings.ensure_secret_key()
     runtime = Runtime.build(settings, chosen, db=database)
+    identity = IdentityContext.build(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await identity.start()
         try:
             yield
         finally:
@@ -53,6 +56,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.identity = identity
     install_problem_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

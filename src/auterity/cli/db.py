@@ -66,3 +66,29 @@ def current() -> None:
     state = "[green]at head[/green]" if revisions == heads else "[yellow]behind[/yellow]"
     print(f"current: {', '.join(revisions) or '(empty)'}  head: {', '.join(heads)}")
     console.print(state)
+
+
+@app.command()
+def revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the migration does.")],
+    autogenerate: Annotated[
+        bool, typer.Option(help="Diff the models against the database.")
+    ] = True,
+) -> None:
+    """Create a migration script (for developers), diffing the models against an upgraded DB."""
+    from alembic import command
+
+    async def _go() -> None:
+        db = Database(get_settings())
+        try:
+            await migrate.upgrade(db)
+            async with db.engine.begin() as conn:
+                await conn.run_sync(
+                    lambda sync: command.revision(
+                        migrate.alembic_config(sync), message=message, autogenerate=autogenerate
+                    )
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(_go())

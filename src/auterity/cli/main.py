@@ -13,6 +13,7 @@ from rich.panel import Panel
 from auterity import __version__
 from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
+from auterity.cli.users import app as users_app
 from auterity.core.errors import SettingsError
 from auterity.core.settings import SERVICES, Settings, get_settings
 
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 app.command()(doctor)
 console = Console(stderr=True)
 

@@ -13,7 +13,7 @@ from auterity.core.errors import PayloadTooLarge
 from auterity.core.logging import get_logger
 from auterity.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from auterity.core.problems import problem_response
-from auterity.core.request_context import set_request_id
+from auterity.core.request_context import ClientInfo, set_client, set_request_id
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = get_logger("auterity.access")
@@ -30,8 +30,11 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id, user_agent = _read_headers(scope)
+        request_id = request_id or uuid.uuid4().hex
         set_request_id(request_id)
+        client = scope.get("client")
+        set_client(ClientInfo(client[0] if client else None, user_agent))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         header = (b"x-request-id", request_id.encode())
@@ -69,12 +72,16 @@ class RequestContextMiddleware:
                 )
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def _read_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The caller's valid `X-Request-ID` (if any) and `User-Agent`, in one pass."""
+    request_id = user_agent = None
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.match(candidate) else None
-    return None
+            request_id = candidate if _VALID_REQUEST_ID.match(candidate) else None
+        elif name == b"user-agent":
+            user_agent = value.decode("latin-1")[:500]
+    return request_id, user_agent
 
 
 class BodySizeLimitMiddleware:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from auterity.core.cache import Cache
+from auterity.core.crypto import Sealer, TokenHasher
 from auterity.core.database import Database
 from auterity.core.settings import Settings
 
@@ -52,6 +53,8 @@ class Runtime:
     settings: Settings
     db: Database
     cache: Cache
+    sealer: Sealer
+    hasher: TokenHasher
     redis: Redis | None = None
     loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
     services: tuple[str, ...] = ()
@@ -61,10 +64,14 @@ class Runtime:
         cls, settings: Settings, services: tuple[str, ...], db: Database | None = None
     ) -> Runtime:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        secret = settings.ensure_secret_key().get_secret_value()
+        previous = [key.get_secret_value() for key in settings.previous_secret_keys]
         return cls(
             settings=settings,
             db=db or Database(settings),
             cache=Cache(redis=redis),
+            sealer=Sealer(secret, previous),
+            hasher=TokenHasher(secret),
             redis=redis,
             services=services,
         )

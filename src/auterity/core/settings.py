@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     access_log: bool = True
 
     secret_key: SecretStr | None = None
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
     )
     service_name: str = "auterity"
 
-    @field_validator("cors_origins", "services", mode="before")
+    @field_validator("cors_origins", "services", "previous_secret_keys", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

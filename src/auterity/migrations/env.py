@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
 
-from auterity.core.models import Base
+from auterity.core.models import Base, UTCDateTime
 from auterity.models_index import import_all_models
 
 import_all_models()
 target_metadata = Base.metadata
+
+
+def render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write our column types as the plain SQLAlchemy types they store as."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations() -> None:
@@ -20,6 +29,7 @@ def run_migrations() -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
+        render_item=render_item,
         transaction_per_migration=False,
     )
     with context.begin_transaction():

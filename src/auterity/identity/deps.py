@@ -1,0 +1,74 @@
+"""FastAPI dependencies: the principal, permission checks and the tenant-scoped session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auterity.core.deps import get_runtime
+from auterity.core.errors import PermissionDenied, Unauthenticated
+from auterity.core.tenancy import bind_tenant
+from auterity.identity.context import IdentityContext
+from auterity.identity.principal import Principal, authenticate
+
+# Shows an "Authorize" button in /docs that logs in with email + password.
+bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+# Routes a user may reach while the tenant's MFA policy still awaits their enrolment.
+MFA_ENROLMENT_PATHS = ("/api/auth/me", "/api/auth/mfa", "/api/auth/logout")
+
+
+def get_identity(request: Request) -> IdentityContext:
+    identity: IdentityContext = request.app.state.identity
+    return identity
+
+
+async def get_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer)],
+    identity: Annotated[IdentityContext, Depends(get_identity)],
+) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    if not token:
+        token = request.headers.get("x-api-key")
+    if not token:
+        raise Unauthenticated("Send a bearer token or an API key in the Authorization header.")
+    principal = await authenticate(identity, token)
+    if principal.mfa_enrolment_required and not request.url.path.startswith(MFA_ENROLMENT_PATHS):
+        raise PermissionDenied(
+            "Your tenant requires multi-factor authentication: enrol at /api/auth/mfa/enrol, "
+            "then log in again."
+        )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*permissions: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that resolves the principal and checks it holds `permissions`."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        principal.require(*permissions)
+        return principal
+
+    return check
+
+
+async def get_tenant_session(
+    request: Request, principal: CurrentPrincipal
+) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work, scoped to the principal's tenant."""
+    async with get_runtime(request).db.session() as session:
+        bind_tenant(session, principal.tenant_id)
+        yield session
+
+
+TenantSession = Annotated[AsyncSession, Depends(get_tenant_session)]
+IdentityDep = Annotated[IdentityContext, Depends(get_identity)]

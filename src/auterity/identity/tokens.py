@@ -1,0 +1,120 @@
+"""Access tokens (JWT) and refresh tokens (opaque, hashed, rotated in families)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+
+from auterity.core.clock import utcnow
+from auterity.core.errors import Unauthenticated
+from auterity.identity.signing import ALGORITHM, KeyRing
+
+ACCESS_TTL = timedelta(minutes=30)
+REFRESH_TTL = timedelta(days=30)
+CHALLENGE_TTL = timedelta(minutes=5)
+AUDIENCE = "auterity"
+REFRESH_PREFIX = "rt_"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    token_id: str
+    amr: tuple[str, ...]
+    issued_at: int
+    purpose: str  # "access", or "mfa" for a login challenge awaiting its second factor
+
+
+class TokenService:
+    def __init__(self, keyring: KeyRing, issuer: str) -> None:
+        self.keyring = keyring
+        self.issuer = issuer
+
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        *,
+        amr: list[str],
+        purpose: str = "access",
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[str, int]:
+        """A signed token and its lifetime in seconds."""
+        ttl = ACCESS_TTL if purpose == "access" else CHALLENGE_TTL
+        now = utcnow()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": AUDIENCE if purpose == "access" else f"{AUDIENCE}:{purpose}",
+            "sub": str(user_id),
+            "tid": str(tenant_id),
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+            "jti": secrets.token_hex(12),
+            "amr": amr,
+            "typ": purpose,
+            **(extra or {}),
+        }
+        return self.keyring.sign(claims), int(ttl.total_seconds())
+
+    def kid_of(self, token: str) -> str:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("The token is malformed.") from None
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise Unauthenticated("The token's algorithm or key id is not accepted.")
+        return kid
+
+    def verify(self, token: str, *, purpose: str = "access") -> AccessClaims:
+        """Check signature, algorithm, key id, issuer, audience and lifetime."""
+        kid = self.kid_of(token)
+        key = self.keyring.public_key(kid)
+        if key is None:
+            raise Unauthenticated("The token was signed with an unknown key.")
+        audience = AUDIENCE if purpose == "access" else f"{AUDIENCE}:{purpose}"
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],  # never taken from the token: no `none`, no HS256 confusion
+                audience=audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "tid"]},
+                leeway=5,
+                # The clock is injectable; pyjwt reads time itself, so we check exp below too.
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The token has expired.") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("The token is not meant for this service.") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("The token was issued by someone else.") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("The token is invalid.") from None
+        if claims.get("typ") != purpose:
+            raise Unauthenticated("The token is of the wrong kind.")
+        if claims["exp"] < utcnow().timestamp():
+            raise Unauthenticated("The token has expired.")
+        try:
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                tenant_id=uuid.UUID(claims["tid"]),
+                token_id=str(claims.get("jti", "")),
+                amr=tuple(claims.get("amr") or ()),
+                issued_at=int(claims["iat"]),
+                purpose=purpose,
+            )
+        except (ValueError, TypeError):
+            raise Unauthenticated("The token's subject is invalid.") from None
+
+
+def new_refresh_token() -> str:
+    return REFRESH_PREFIX + secrets.token_urlsafe(32)
