@@ -24,7 +24,9 @@ def create(
     role: Annotated[str, typer.Option(help="Their role in it.")] = "owner",
     password: Annotated[
         str | None,
-        typer.Option(help="Password (asked for when omitted).", envvar="AUTERITY_NEW_USER_PASSWORD"),
+        typer.Option(
+            help="Password (asked for when omitted).", envvar="AUTERITY_NEW_USER_PASSWORD"
+        ),
     ] = None,
 ) -> None:
     """Create a tenant with this user in it (creating the user if new)."""
@@ -36,7 +38,12 @@ def create(
         try:
             async with db.session() as session:
                 created, user = await create_tenant_with_owner(
-                    session, email=email, password=password, tenant_name=tenant, role=role, source="cli"
+                    session,
+                    email=email,
+                    password=password,
+                    tenant_name=tenant,
+                    role=role,
+                    source="cli",
                 )
                 return str(created.slug), str(user.id)
         finally:

@@ -96,9 +96,9 @@ class Database:
         async with maker() as session:
             try:
                 yield session
-                if readonly:
-                    await session.rollback()
-                else:
+                # Read-only: closing returns the connection (the pool rolls it back) and
+                # leaves loaded objects usable, where an explicit rollback would expire them.
+                if not readonly:
                     await session.commit()
             except BaseException:
                 await session.rollback()

@@ -140,6 +140,8 @@ async def mfa_login(
     try:
         method = await mfa.check_second_factor(identity, session, user, body.code)
     except Exception:
+        # Release the request's write transaction first: on SQLite the audit write needs the lock.
+        await session.rollback()
         await audit.record_now(
             identity.runtime.db,
             "auth.mfa",

@@ -68,6 +68,10 @@ def record(
 
 
 async def record_now(db: Database, action: str, outcome: str = "failure", **fields: Any) -> None:
-    """Write an audit event in its own transaction: for failures whose request rolls back."""
+    """Write an audit event in its own transaction: for failures whose request rolls back.
+
+    Call it before the request's unit of work has written, or after rolling it back: on SQLite
+    a second writer waits for the first, and here the first is the caller's own request.
+    """
     async with db.session() as session:
         record(session, action, outcome, **fields)

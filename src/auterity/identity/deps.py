@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -51,14 +51,14 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*permissions: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """A dependency that resolves the principal and checks it holds `permissions`."""
+def require(*permissions: str) -> Any:
+    """`Annotated[Principal, require(Permission.X)]`: the principal, checked to hold `permissions`."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
         principal.require(*permissions)
         return principal
 
-    return check
+    return Depends(check)
 
 
 async def get_tenant_session(

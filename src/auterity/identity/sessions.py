@@ -96,10 +96,15 @@ async def login(
 ) -> TokenPair | MfaChallenge:
     email = normalise_email(email)
     keys = await _throttle_check(identity, email)
-    user = await find_user(session, email)
+    # Check the password before the request's unit of work takes the write lock: the failure
+    # path writes counters and audit in transactions of their own, which must survive the 401
+    # and, on SQLite, cannot start while this request holds the single writer lock.
+    async with identity.runtime.db.session(readonly=True) as reader:
+        found = await find_user(reader, email)
     # verify_password costs one argon2 verification even when the user does not exist.
-    ok = verify_password(password, user.password_hash if user else None)
-    if not ok or user is None or not user.is_active:
+    ok = verify_password(password, found.password_hash if found else None)
+    if not ok or found is None or not found.is_active:
+        user = found
         for key in keys:
             await identity.throttle.fail(
                 key, ACCOUNT_LIMIT if key.startswith("account:") else ADDRESS_LIMIT
@@ -115,6 +120,9 @@ async def login(
         )
         raise Unauthenticated(INVALID_LOGIN)
     await identity.throttle.reset(keys[0])
+    user = await session.get(User, found.id)
+    if user is None:
+        raise Unauthenticated(INVALID_LOGIN)
     if user.password_hash and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     chosen = await resolve_tenant(session, user, tenant)
@@ -147,10 +155,14 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
 
 
 async def refresh(identity: IdentityContext, session: AsyncSession, token: str) -> TokenPair:
-    found = await session.execute(
-        select(RefreshToken).where(RefreshToken.token_hash == identity.runtime.hasher.digest(token))
-    )
-    row = found.scalar_one_or_none()
+    # Read first outside the request's write transaction: the reuse path revokes in its own.
+    async with identity.runtime.db.session(readonly=True) as reader:
+        found = await reader.execute(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == identity.runtime.hasher.digest(token)
+            )
+        )
+        row = found.scalar_one_or_none()
     if row is None:
         raise Unauthenticated("The refresh token is not valid.")
     if row.used_at is not None or row.revoked_at is not None:
