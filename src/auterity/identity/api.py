@@ -137,6 +137,7 @@ async def mfa_login(
     user = await session.get(User, claims.user_id)
     if user is None or not user.is_active or not user.mfa_enabled:
         raise NotFound("No MFA login is pending for this token.")
+    user_id, email = user.id, user.email
     try:
         method = await mfa.check_second_factor(identity, session, user, body.code)
     except Exception:
@@ -147,8 +148,8 @@ async def mfa_login(
             "auth.mfa",
             "failure",
             tenant_id=claims.tenant_id,
-            actor_user_id=user.id,
-            actor_label=user.email,
+            actor_user_id=user_id,
+            actor_label=email,
         )
         raise
     audit.record(

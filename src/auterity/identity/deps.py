@@ -52,7 +52,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def require(*permissions: str) -> Any:
-    """`Annotated[Principal, require(Permission.X)]`: the principal, checked to hold `permissions`."""
+    """`Annotated[Principal, require(Permission.X)]`: the principal, holding `permissions`."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
         principal.require(*permissions)

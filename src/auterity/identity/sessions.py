@@ -165,7 +165,9 @@ async def refresh(identity: IdentityContext, session: AsyncSession, token: str) 
         row = found.scalar_one_or_none()
     if row is None:
         raise Unauthenticated("The refresh token is not valid.")
-    if row.used_at is not None or row.revoked_at is not None:
+    if row.revoked_at is not None:
+        raise Unauthenticated("The refresh token has been revoked; log in again.")
+    if row.used_at is not None:
         # A used token presented again: it was stolen or replayed. Kill the whole family.
         async with identity.runtime.db.session() as own:
             await _revoke_family(own, row.family_id)

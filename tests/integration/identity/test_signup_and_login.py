@@ -96,7 +96,7 @@ async def test_failed_logins_are_audited(client: httpx.AsyncClient) -> None:
     page = (
         await client.get("/api/audit", params={"action": "auth.login"}, headers=account.headers)
     ).json()
-    # A failed login has no tenant yet (we do not reveal membership), so it is not in the tenant's log...
+    # A failed login names no tenant (membership is not revealed): not in the tenant's log...
     assert all(item["outcome"] != "failure" for item in page["items"])
     # ...but it is recorded: the tenant-less events are for operators.
     from sqlalchemy import select
