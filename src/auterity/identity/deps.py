@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,11 @@ async def get_principal(
             "then log in again."
         )
     request.state.principal = principal
+    structlog.contextvars.bind_contextvars(
+        tenant_id=str(principal.tenant_id),
+        user_id=str(principal.user_id) if principal.user_id else None,
+        api_key_id=str(principal.api_key_id) if principal.api_key_id else None,
+    )
     return principal
 
 

@@ -53,3 +53,39 @@ def test_serve_refuses_unknown_service() -> None:
     result = runner.invoke(app, ["serve", "billing"])
     assert result.exit_code == 2
     assert "automatrix" in result.output
+
+
+def test_users_create_makes_a_tenant_and_owner_who_can_log_in() -> None:
+    import asyncio
+
+    from auterity.core.database import Database
+    from auterity.identity.accounts import find_user, memberships_of
+    from auterity.identity.passwords import verify_password
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(
+        app,
+        ["users", "create", "--email", "Boss@Example.com", "--tenant", "Acme", "--role", "owner"],
+        input="a long enough passphrase\na long enough passphrase\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "acme" in result.output
+
+    async def check() -> tuple[bool, str]:
+        db = Database(get_settings())
+        try:
+            async with db.session(readonly=True) as session:
+                user = await find_user(session, "boss@example.com")
+                assert user is not None
+                memberships = await memberships_of(session, user.id)
+                return verify_password("a long enough passphrase", user.password_hash), memberships[
+                    0
+                ][0].role
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(check()) == (True, "owner")
+    weak = runner.invoke(
+        app, ["users", "create", "--email", "w@example.com", "--tenant", "W", "--password", "short"]
+    )
+    assert weak.exit_code == 1 and "/password" in weak.output

@@ -184,3 +184,36 @@ async def test_bad_login_bodies_are_4xx(client: httpx.AsyncClient, payload: byte
     )
     assert response.status_code in (400, 422)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_identity_metrics(client: httpx.AsyncClient) -> None:
+    account = await signup(client)
+    await login(client, account.email, "not the password at all")
+    await client.get("/api/auth/me", headers={"Authorization": "Bearer ak_bad_key"})
+    text = (await client.get("/metrics")).text
+    assert 'user_registrations_total{source="signup"}' in text
+    assert 'failed_authentication_attempts_total{kind="api_key"}' in text
+    assert 'audit_events_total{action="auth.login",outcome="failure"}' in text
+
+
+async def test_request_log_names_tenant_and_user(
+    tmp_path: Path, db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    application = create_app(settings=make_settings(tmp_path, access_log=True), database=db)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            account = await signup(http)
+            capsys.readouterr()
+            await http.get("/api/auth/me", headers=account.headers)
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    request_line = next(
+        line for line in lines if line.get("event") == "request" and line["path"] == "/api/auth/me"
+    )
+    assert request_line["tenant_id"] == account.tenant_id
+    assert request_line["user_id"] == account.user_id
+    assert request_line["status"] == 200 and request_line["request_id"]

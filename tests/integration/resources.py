@@ -1,0 +1,74 @@
+"""How to create one resource of each kind a route can address, for the cross-tenant matrix.
+
+Each entry maps a route template to a factory that creates the resource in the given tenant
+and returns the path parameters (and, for writes, a valid body). A route with a path
+parameter that has no entry here fails the matrix, so new routes cannot skip isolation tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.integration.identity.conftest import Account, add_member
+
+
+@dataclass
+class Resource:
+    params: dict[str, str]
+    bodies: dict[str, Any] = field(default_factory=dict)  # method -> JSON body
+
+
+Factory = Callable[[httpx.AsyncClient, Account], Awaitable[Resource]]
+FACTORIES: dict[str, Factory] = {}
+# Routes with path parameters that do not address a tenant's resource, and why.
+EXEMPT: dict[str, str] = {}
+
+
+def resource(*templates: str) -> Callable[[Factory], Factory]:
+    def register(factory: Factory) -> Factory:
+        for template in templates:
+            FACTORIES[template] = factory
+        return factory
+
+    return register
+
+
+@resource("/api/api-keys/{key_id}")
+async def api_key(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post("/api/api-keys", json={"name": "victim"}, headers=owner.headers)
+    return Resource({"key_id": created.json()["id"]})
+
+
+@resource("/api/members/{user_id}")
+async def member(client: httpx.AsyncClient, owner: Account) -> Resource:
+    editor = await add_member(client, owner, "editor")
+    return Resource({"user_id": editor.user_id}, {"PATCH": {"role": "viewer"}})
+
+
+@resource("/api/roles/{role_id}")
+async def role(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/roles",
+        json={"name": "victim-role", "permissions": ["audit:read"]},
+        headers=owner.headers,
+    )
+    return Resource({"role_id": created.json()["id"]})
+
+
+@resource("/api/grants/{grant_id}")
+async def grant(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/grants",
+        json={
+            "resource_type": "workflow",
+            "resource_id": "wf",
+            "role": "viewer",
+            "permissions": ["workflow:run"],
+        },
+        headers=owner.headers,
+    )
+    return Resource({"grant_id": created.json()["id"]})
