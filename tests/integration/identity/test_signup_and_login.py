@@ -217,3 +217,25 @@ async def test_request_log_names_tenant_and_user(
     assert request_line["tenant_id"] == account.tenant_id
     assert request_line["user_id"] == account.user_id
     assert request_line["status"] == 200 and request_line["request_id"]
+
+
+async def test_unknown_user_costs_a_password_hash_too(client: httpx.AsyncClient) -> None:
+    """No timing oracle: an unknown email still pays for one argon2 verification.
+
+    argon2 costs tens of milliseconds and a missing-row lookup about one, so if the unknown
+    path skipped hashing it would be >10x faster; the bound below is far from that and from noise.
+    """
+    import time
+
+    account = await signup(client)
+
+    async def median(email: str) -> float:
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await login(client, email, "a wrong password here")
+            samples.append(time.perf_counter() - started)
+        return sorted(samples)[2]
+
+    known, unknown = await median(account.email), await median("ghost@example.com")
+    assert unknown > known / 3, (known, unknown)
