@@ -12,6 +12,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
@@ -76,14 +78,18 @@ class DatabaseThrottle:
 
     async def fail(self, key: str, limit: Limit) -> None:
         now = utcnow()
+        insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
         async with self.db.session() as session:
+            # Create-if-absent without a race, then lock the row for the read-modify-write.
+            await session.execute(
+                insert(LoginFailure)
+                .values(key=key, count=0, window_started_at=now)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
             query = select(LoginFailure).where(LoginFailure.key == key)
             if not self.db.is_sqlite:
                 query = query.with_for_update()
-            row = (await session.execute(query)).scalar_one_or_none()
-            if row is None:
-                row = LoginFailure(key=key, count=0, window_started_at=now)
-                session.add(row)
+            row = (await session.execute(query)).scalar_one()
             if row.window_started_at + limit.window < now:
                 row.count, row.window_started_at = 0, now
             row.count += 1
