@@ -1,0 +1,473 @@
+"""Drives one run: computes the ready set, starts steps, persists every transition."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from auterity.automatrix.actions.base import ActionContext, ActionError
+from auterity.automatrix.context import SecretValues, redact, resolve_secrets
+from auterity.automatrix.events import record_event
+from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
+from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
+from auterity.automatrix.graph import StepGraph
+from auterity.automatrix.models import FINISHED_STEP, Run, StepRun, WorkflowVersion
+from auterity.automatrix.spec import StepSpec, WorkflowSpec
+from auterity.core.clock import utcnow
+from auterity.core.logging import get_logger
+from auterity.core.metrics import counter, histogram
+
+if TYPE_CHECKING:
+    from auterity.automatrix.engine import Engine
+
+log = get_logger(__name__)
+WORKFLOW_COMPLETION = counter("workflow_completion", "Finished workflow runs", ("status",))
+STEP_DURATION = histogram(
+    "workflow_step_duration_seconds", "Step attempt duration", ("action", "status")
+)
+ERROR_RECOVERY = counter(
+    "error_recovery_success", "Steps that succeeded after a retry or a fallback", ()
+)
+
+
+@dataclass
+class StepState:
+    row_id: uuid.UUID
+    step_id: str
+    status: str
+    attempt: int
+    output: Any
+    error: dict[str, Any] | None
+    due_at: datetime | None
+    idempotency_key: str
+
+
+class RunDriver:
+    def __init__(self, engine: Engine, run_id: uuid.UUID) -> None:
+        self.engine = engine
+        self.db = engine.db
+        self.run_id = run_id
+        self.states: dict[str, StepState] = {}
+        self.tasks: dict[asyncio.Task[None], str] = {}
+
+    # -- loading ------------------------------------------------------------------------------
+
+    async def _load(self) -> bool:
+        async with self.db.session() as session:
+            run = await session.get(Run, self.run_id)
+            if run is None or run.lease_owner != self.engine.owner:
+                return False
+            version = (
+                await session.execute(
+                    select(WorkflowVersion).where(
+                        WorkflowVersion.workflow_id == run.workflow_id,
+                        WorkflowVersion.version == run.version,
+                    )
+                )
+            ).scalar_one()
+            self.run = run
+            self.spec = WorkflowSpec.model_validate(version.spec)
+            self.graph = StepGraph.build(self.spec)
+            rows: dict[str, StepRun] = {
+                r.step_id: r
+                for r in (
+                    await session.execute(
+                        select(StepRun).where(StepRun.run_id == run.id, StepRun.item_index == -1)
+                    )
+                ).scalars()
+            }
+            loaded: dict[str, StepRun] = {}
+            for step in self.spec.steps:
+                row = rows.get(step.id)
+                if row is None:
+                    row = StepRun(
+                        tenant_id=run.tenant_id,
+                        run_id=run.id,
+                        step_id=step.id,
+                        item_index=-1,
+                        status="pending",
+                        idempotency_key=f"{run.id}:{step.id}",
+                    )
+                    session.add(row)
+                elif row.status == "running":
+                    row.status = "pending"  # its process died mid-step: run it again, same key
+                loaded[step.id] = row
+            await session.flush()
+            self.states = {
+                sid: StepState(
+                    r.id,
+                    r.step_id,
+                    r.status,
+                    r.attempt,
+                    r.output,
+                    r.error,
+                    r.due_at,
+                    r.idempotency_key,
+                )
+                for sid, r in loaded.items()
+            }
+            if run.status == "queued":
+                run.status, run.started_at = "running", utcnow()
+                if self.spec.timeout:
+                    run.deadline_at = run.started_at + __import__("datetime").timedelta(
+                        seconds=self.spec.timeout
+                    )
+                await record_event(session, run, "run.started", {"version": run.version})
+            return True
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        if not await self._load():
+            return
+        self.engine.hub.notify(self.run_id)
+        renew_every = self.engine.lease.total_seconds() / 3
+        next_renewal = asyncio.get_running_loop().time() + renew_every
+        try:
+            while True:
+                if await self._stop_requested():
+                    return
+                failure = self._terminal_failure()
+                if failure and not self.tasks:
+                    await self._finish("failed", error=failure)
+                    return
+                if not failure:
+                    await self._start_ready_steps()
+                if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
+                    await self._complete()
+                    return
+                wait = self._next_wakeup()
+                loop = asyncio.get_running_loop()
+                wait = min(wait, max(0.0, next_renewal - loop.time()))
+                if self.tasks:
+                    done, _ = await asyncio.wait(
+                        self.tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        self.tasks.pop(task)
+                        task.result()
+                else:
+                    await self.engine.hub.wait(self.run_id, wait)
+                if loop.time() >= next_renewal:
+                    if not await self.engine.renew(self.run_id):
+                        log.warning("run_lease_lost", run_id=str(self.run_id))
+                        return
+                    next_renewal = loop.time() + renew_every
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _next_wakeup(self) -> float:
+        now = utcnow()
+        waits = [1.0]  # poll for cancellation at least once a second
+        for state in self.states.values():
+            if state.status in ("pending", "waiting") and state.due_at is not None:
+                waits.append((state.due_at - now).total_seconds())
+        if self.run.deadline_at is not None:
+            waits.append((self.run.deadline_at - now).total_seconds())
+        return max(0.0, min(waits))
+
+    async def _stop_requested(self) -> bool:
+        async with self.db.session(readonly=True) as session:
+            cancel = (
+                await session.execute(select(Run.cancel_requested).where(Run.id == self.run_id))
+            ).scalar_one()
+        if cancel:
+            await self._finish(
+                "cancelled", error={"kind": "cancelled", "message": "Cancelled on request."}
+            )
+            return True
+        if self.run.deadline_at is not None and utcnow() >= self.run.deadline_at:
+            await self._finish(
+                "failed",
+                error={
+                    "kind": "timeout",
+                    "message": f"The run exceeded its timeout of {self.spec.timeout:g}s.",
+                },
+            )
+            return True
+        return False
+
+    def _terminal_failure(self) -> dict[str, Any] | None:
+        for step in self.spec.steps:
+            state = self.states[step.id]
+            if state.status == "failed" and step.on_error == "fail":
+                return {
+                    "kind": "step_failed",
+                    "step": step.id,
+                    "message": f"Step {step.id!r} failed: "
+                    f"{(state.error or {}).get('message', 'unknown error')}",
+                }
+        return None
+
+    # -- readiness ----------------------------------------------------------------------------
+
+    def _effective_dependencies(self, step_id: str) -> set[str]:
+        deps = set(self.graph.dependencies[step_id])
+        for dep in list(deps):
+            if dep in self.graph.fallbacks:
+                deps.add(self.graph.fallbacks[dep])  # wait for a fallback that may stand in for dep
+        sources = [src for src, fb in self.graph.fallbacks.items() if fb == step_id]
+        return deps | set(sources)
+
+    async def _start_ready_steps(self) -> None:
+        now = utcnow()
+        running = len(self.tasks)
+        for step in self.spec.steps:
+            state = self.states[step.id]
+            if state.status == "waiting" and state.due_at is not None and state.due_at <= now:
+                await self._transition(
+                    state, "succeeded", output=state.output, event="step.succeeded"
+                )
+                continue
+            if state.status != "pending" or (state.due_at is not None and state.due_at > now):
+                continue
+            if any(task_step == step.id for task_step in self.tasks.values()):
+                continue
+            deps = self._effective_dependencies(step.id)
+            if any(self.states[d].status not in FINISHED_STEP for d in deps):
+                continue
+            verdict = self._gate(step, deps)
+            if verdict is not None:
+                await self._transition(
+                    state,
+                    "skipped",
+                    error={"kind": "skipped", "message": verdict},
+                    event="step.skipped",
+                )
+                continue
+            if self.spec.concurrency is not None and running >= self.spec.concurrency:
+                break
+            await self._transition(
+                state, "running", attempt=state.attempt + 1, event="step.started"
+            )
+            self.tasks[asyncio.create_task(self._run_step(step, state))] = step.id
+            running += 1
+
+    def _gate(self, step: StepSpec, deps: set[str]) -> str | None:
+        """Why the step is skipped, or None when it should run."""
+        sources = [src for src, fb in self.graph.fallbacks.items() if fb == step.id]
+        if sources and not any(self.states[s].status == "failed" for s in sources):
+            return f"fallback of {', '.join(sources)}, which did not fail"
+        fallbacks = self.graph.fallback_steps
+        skipped = [d for d in deps if self.states[d].status == "skipped" and d not in fallbacks]
+        if skipped and not step.if_:
+            return f"depends on skipped step(s) {', '.join(sorted(skipped))}"
+        if step.if_:
+            try:
+                if not truthy(step.if_, self._context()):
+                    return f"condition {step.if_!r} is false"
+            except ExpressionError as exc:
+                return f"condition {step.if_!r} could not be evaluated: {exc}"
+        return None
+
+    # -- running a step -----------------------------------------------------------------------
+
+    def _context(self, item: Any = None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
+        steps = {
+            sid: {"output": s.output, "status": s.status, "error": s.error}
+            for sid, s in self.states.items()
+            if s.status in FINISHED_STEP or s.status == "waiting"
+        }
+        context: dict[str, Any] = {
+            "inputs": self.run.inputs,
+            "steps": steps,
+            "run": {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1},
+            "secrets": SecretValues(secrets or {}),
+        }
+        if item is not None:
+            context["item"] = item
+        return context
+
+    async def _run_step(self, step: StepSpec, state: StepState) -> None:
+        async with self.engine.step_slots:
+            names = {
+                r.name
+                for r in references(step.with_) | references(step.for_each or "")
+                if r.root == "secrets" and r.name
+            }
+            started = asyncio.get_running_loop().time()
+            try:
+                secrets = await resolve_secrets(names, self.run.tenant_id, self.engine.secrets)
+                if step.for_each is not None:
+                    outcome = await self._run_items(step, state, secrets)
+                else:
+                    outcome = await run_attempt(
+                        step,
+                        self.engine.registry,
+                        self._context(None, secrets),
+                        self._action_context(step, state, None, -1),
+                        secrets,
+                    )
+            except ActionError as exc:
+                outcome = Outcome("failed", error=exc.as_dict(), kind=exc.kind)
+            STEP_DURATION.labels(step.uses, outcome.status).observe(
+                asyncio.get_running_loop().time() - started
+            )
+        await self._settle(step, state, outcome)
+
+    def _action_context(
+        self, step: StepSpec, state: StepState, item: Any, index: int
+    ) -> ActionContext:
+        key = state.idempotency_key if index < 0 else f"{state.idempotency_key}:{index}"
+        return ActionContext(
+            tenant_id=self.run.tenant_id,
+            run_id=self.run.id,
+            step_id=step.id,
+            attempt=state.attempt,
+            idempotency_key=key,
+            item=item,
+        )
+
+    async def _run_items(
+        self, step: StepSpec, state: StepState, secrets: dict[str, str]
+    ) -> Outcome:
+        try:
+            items = render_value(step.for_each, self._context(None, secrets))
+        except ExpressionError as exc:
+            return Outcome("failed", error={"kind": "client_error", "message": f"for_each: {exc}"})
+        if not isinstance(items, list):
+            return Outcome(
+                "failed",
+                error={
+                    "kind": "client_error",
+                    "message": f"for_each must give a list, got {type(items).__name__}",
+                },
+            )
+        from auterity.automatrix.items import run_items
+
+        return await run_items(self, step, state, items, secrets)
+
+    async def _settle(self, step: StepSpec, state: StepState, outcome: Outcome) -> None:
+        if outcome.status == "succeeded":
+            if state.attempt > 1:
+                ERROR_RECOVERY.inc()
+            await self._transition(
+                state,
+                "succeeded",
+                output=outcome.output,
+                error=None,
+                params=outcome.params,
+                logs=outcome.logs,
+                event="step.succeeded",
+            )
+        elif outcome.status == "waiting":
+            await self._transition(
+                state,
+                "waiting",
+                output=outcome.output,
+                due_at=outcome.resume_at,
+                params=outcome.params,
+                logs=outcome.logs,
+                event="step.waiting",
+            )
+        elif should_retry(step.retry, state.attempt, outcome.kind):
+            due = utcnow() + retry_delay(step.retry, state.attempt)
+            await self._transition(
+                state,
+                "pending",
+                error=outcome.error,
+                due_at=due,
+                params=outcome.params,
+                logs=outcome.logs,
+                event="step.retrying",
+            )
+        else:
+            await self._transition(
+                state,
+                "failed",
+                error=outcome.error,
+                params=outcome.params,
+                logs=outcome.logs,
+                event="step.failed",
+            )
+
+    # -- persistence --------------------------------------------------------------------------
+
+    async def _transition(
+        self, state: StepState, status: str, *, event: str, **fields: Any
+    ) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"status": status}
+        for name in ("output", "error", "due_at", "attempt", "logs"):
+            if name in fields:
+                values[name] = fields[name]
+        if "params" in fields:
+            values["input"] = fields["params"]
+        if status == "running":
+            values.update(started_at=now, due_at=None)
+        if status in FINISHED_STEP:
+            values["finished_at"] = now
+        async with self.db.session() as session:
+            await session.execute(
+                update(StepRun).where(StepRun.id == state.row_id).values(**values)
+            )
+            data: dict[str, Any] = {
+                "step": state.step_id,
+                "status": status,
+                "attempt": values.get("attempt", state.attempt),
+            }
+            if fields.get("error"):
+                data["error"] = fields["error"]
+            if status == "pending" and fields.get("due_at"):
+                data["retry_at"] = fields["due_at"].isoformat()
+            await record_event(session, self.run, event, data)
+        state.status = status
+        for name in ("output", "error", "due_at", "attempt"):
+            if name in values:
+                setattr(state, name, values[name])
+        self.engine.hub.notify(self.run_id)
+
+    async def _complete(self) -> None:
+        try:
+            outputs = render_value(self.spec.outputs, self._context())
+        except ExpressionError as exc:
+            await self._finish("failed", error={"kind": "outputs", "message": f"outputs: {exc}"})
+            return
+        await self._finish("succeeded", outputs=outputs)
+
+    async def _finish(
+        self, status: str, *, outputs: Any = None, error: dict[str, Any] | None = None
+    ) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        now = utcnow()
+        async with self.db.session() as session:
+            open_steps = [s.row_id for s in self.states.values() if s.status not in FINISHED_STEP]
+            if open_steps:
+                await session.execute(
+                    update(StepRun)
+                    .where(StepRun.id.in_(open_steps))
+                    .values(status="cancelled", finished_at=now)
+                )
+            await session.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(
+                    status=status,
+                    outputs=redact(outputs, {}),
+                    error=error,
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            await record_event(
+                session,
+                self.run,
+                f"run.{status}",
+                {"error": error} if error else {"outputs": outputs},
+            )
+        for state in self.states.values():
+            if state.status not in FINISHED_STEP:
+                state.status = "cancelled"
+        WORKFLOW_COMPLETION.labels(status).inc()
+        self.engine.hub.notify(self.run_id)

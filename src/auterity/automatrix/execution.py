@@ -1,0 +1,121 @@
+"""Running one attempt of one step (or one for_each item): render, validate, call, check output."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from auterity.automatrix.actions.base import ActionContext, ActionError, Suspend
+from auterity.automatrix.actions.registry import ActionRegistry
+from auterity.automatrix.context import redact
+from auterity.automatrix.expressions import ExpressionError, render_value
+from auterity.automatrix.spec import RetryPolicy, StepSpec
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded | failed | waiting
+    output: Any = None
+    error: dict[str, Any] | None = None
+    params: Any = None  # rendered, redacted parameters (what the step ran with)
+    logs: list[str] = field(default_factory=list)
+    resume_at: datetime | None = None
+    kind: str | None = None
+
+
+async def run_attempt(
+    step: StepSpec,
+    registry: ActionRegistry,
+    context: dict[str, Any],
+    action_context: ActionContext,
+    secrets: dict[str, str],
+) -> Outcome:
+    action_cls = registry.get(step.uses)
+    if action_cls is None:
+        return _failure(
+            ActionError(f"action {step.uses!r} is not installed", kind="client_error"), None
+        )
+    try:
+        rendered = render_value(step.with_, context)
+    except (ExpressionError, ActionError) as exc:
+        error = (
+            exc
+            if isinstance(exc, ActionError)
+            else ActionError(f"expression {exc.expression!r}: {exc}", kind="client_error")
+        )
+        return _failure(error, None)
+    shown = redact(rendered, secrets)
+    try:
+        params = action_cls.Input.model_validate(rendered)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"/{'/'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        return _failure(
+            ActionError(f"invalid parameters for {step.uses}: {problems}", kind="client_error"),
+            shown,
+        )
+    action = action_cls()
+    try:
+        if step.timeout is not None:
+            async with asyncio.timeout(step.timeout):
+                result = await action.run(action_context, params)
+        else:
+            result = await action.run(action_context, params)
+    except TimeoutError:
+        return _failure(
+            ActionError(f"timed out after {step.timeout:g}s", kind="timeout"), shown, action_context
+        )
+    except ActionError as exc:
+        return _failure(exc, shown, action_context)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # an action's bug must fail the step, not the engine
+        return _failure(
+            ActionError(f"{type(exc).__name__}: {exc}", kind="action_error"), shown, action_context
+        )
+    if isinstance(result, Suspend):
+        return Outcome(
+            "waiting",
+            output=redact(result.output, secrets),
+            params=shown,
+            logs=action_context.logs,
+            resume_at=result.resume_at,
+        )
+    output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    return Outcome(
+        "succeeded",
+        output=redact(output, secrets),
+        params=shown,
+        logs=redact(action_context.logs, secrets),
+    )
+
+
+def _failure(error: ActionError, params: Any, ctx: ActionContext | None = None) -> Outcome:
+    return Outcome(
+        "failed",
+        error=error.as_dict(),
+        params=params,
+        logs=ctx.logs if ctx else [],
+        kind=error.kind,
+    )
+
+
+def should_retry(policy: RetryPolicy, attempt: int, kind: str | None) -> bool:
+    if attempt >= policy.max_attempts:
+        return False
+    return "any" in policy.retry_on or (kind is not None and kind in policy.retry_on)
+
+
+def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff for the wait after `attempt` failed; full jitter when enabled."""
+    backoff = policy.backoff
+    ceiling = min(backoff.max, backoff.initial * backoff.factor ** (attempt - 1))
+    seconds = (rng or random).uniform(0, ceiling) if policy.jitter else ceiling
+    return timedelta(seconds=seconds)
