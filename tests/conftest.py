@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
-    """Settings pointing at a fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield make_settings(tmp_path)
-        return
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards; skips the test when no server answers."""
     reason = await postgres_unavailable()
     if reason:
         pytest.skip(reason)
@@ -75,13 +73,23 @@ async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     finally:
         await conn.close()
     try:
-        yield make_settings(tmp_path, database_url=POSTGRES_URL, database_schema=schema)
+        yield schema
     finally:
         conn = await asyncpg.connect(_asyncpg_dsn())
         try:
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         finally:
             await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings pointing at a fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield make_settings(tmp_path)
+        return
+    async with postgres_schema() as schema:
+        yield make_settings(tmp_path, database_url=POSTGRES_URL, database_schema=schema)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from auterity.core.runtime import Runtime
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.identity.context import IdentityContext
+from auterity.secrets import SecretService
 
 
 def create_app(
@@ -38,6 +39,7 @@ def create_app(
     settings.ensure_secret_key()
     runtime = Runtime.build(settings, chosen, db=database)
     identity = IdentityContext.build(runtime)
+    secrets = SecretService.build(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +49,7 @@ def create_app(
             yield
         finally:
             shutdown_tracing(runtime.db.engine)
+            await secrets.close()
             await runtime.close(dispose_db=database is None)
 
     app = FastAPI(
@@ -57,6 +60,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.identity = identity
+    app.state.secrets = secrets
     install_problem_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

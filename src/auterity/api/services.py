@@ -11,12 +11,15 @@ from auterity.identity import api as identity_api
 from auterity.integrations import api as integrations_api
 from auterity.neuroweaver import api as neuroweaver_api
 from auterity.relaycore import api as relaycore_api
+from auterity.secrets import api as secrets_api
 
-# Identity is shared: every service authenticates, so each serves its routes.
+# Identity and secrets are shared: every service authenticates, and each keeps credentials
+# (integration tokens for AutoMatrix, provider keys for RelayCore), so each serves their routes.
+SHARED_ROUTERS: tuple[APIRouter, ...] = (*identity_api.routers, *secrets_api.routers)
 SERVICE_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
-    "automatrix": (*identity_api.routers, *automatrix_api.routers, *integrations_api.routers),
-    "relaycore": (*identity_api.routers, *relaycore_api.routers),
-    "neuroweaver": (*identity_api.routers, *neuroweaver_api.routers),
+    "automatrix": (*SHARED_ROUTERS, *automatrix_api.routers, *integrations_api.routers),
+    "relaycore": (*SHARED_ROUTERS, *relaycore_api.routers),
+    "neuroweaver": (*SHARED_ROUTERS, *neuroweaver_api.routers),
 }
 
 

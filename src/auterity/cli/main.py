@@ -13,6 +13,7 @@ from rich.panel import Panel
 from auterity import __version__
 from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
+from auterity.cli.secrets import app as secrets_app
 from auterity.cli.users import app as users_app
 from auterity.core.errors import SettingsError
 from auterity.core.settings import SERVICES, Settings, get_settings
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(secrets_app, name="secrets")
 app.command()(doctor)
 console = Console(stderr=True)
 

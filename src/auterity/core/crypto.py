@@ -61,7 +61,12 @@ class Sealer:
 
     def rotate(self, sealed: str) -> str:
         """Re-seal under the current key (used by key rotation)."""
-        return self._fernet.rotate(sealed.encode("ascii")).decode("ascii")
+        try:
+            return self._fernet.rotate(sealed.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise DecryptionFailed(
+                "A stored value was sealed with a key this process does not have."
+            ) from None
 
 
 class TokenHasher:

@@ -80,3 +80,19 @@ def test_given_secret_key_is_used_and_not_written(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, secret_key="given-key-value", _env_file=None)
     assert settings.ensure_secret_key().get_secret_value() == "given-key-value"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_vault_backend_needs_its_address_and_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTERITY_SECRETS_BACKEND", "vault")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.detail == (
+        "Invalid settings: AUTERITY_SECRETS_BACKEND=vault needs AUTERITY_VAULT_URL and "
+        "AUTERITY_VAULT_TOKEN to be set"
+    )
+
+    monkeypatch.setenv("AUTERITY_VAULT_URL", "https://vault.internal:8200")
+    monkeypatch.setenv("AUTERITY_VAULT_TOKEN", "hvs.do-not-print")
+    settings = load_settings(_env_file=None)
+    assert settings.vault_mount == "secret"
+    assert "hvs.do-not-print" not in repr(settings)
