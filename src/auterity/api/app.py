@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from auterity import __version__
+from auterity.api.engine import build_engine
 from auterity.api.services import routers_for
 from auterity.api.shared import router as shared_router
+from auterity.automatrix.actions.registry import default_registry
 from auterity.core.database import Database
 from auterity.core.health import router as health_router
 from auterity.core.logging import configure_logging
@@ -40,14 +42,20 @@ def create_app(
     runtime = Runtime.build(settings, chosen, db=database)
     identity = IdentityContext.build(runtime)
     secrets = SecretService.build(runtime)
+    actions = default_registry()
+    engine = build_engine(runtime, actions, secrets) if "automatrix" in chosen else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         await identity.start()
+        if engine is not None:
+            await engine.start()
         try:
             yield
         finally:
+            if engine is not None:
+                await engine.stop()
             shutdown_tracing(runtime.db.engine)
             await secrets.close()
             await runtime.close(dispose_db=database is None)
@@ -61,6 +69,8 @@ def create_app(
     app.state.runtime = runtime
     app.state.identity = identity
     app.state.secrets = secrets
+    app.state.actions = actions
+    app.state.engine = engine
     install_problem_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,10 +1,354 @@
-"""AutoMatrix HTTP routes (`/api/workflows`, `/api/runs`); the engine issue fills them."""
+"""AutoMatrix HTTP routes: workflows, versions, validation, runs, live events, actions."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select, update
+
+from auterity.automatrix import service
+from auterity.automatrix.actions.registry import ActionRegistry
+from auterity.automatrix.documents import parse_document
+from auterity.automatrix.engine import Engine
+from auterity.automatrix.events import events_after
+from auterity.automatrix.models import FINISHED_RUN, Run, Workflow, WorkflowVersion
+from auterity.automatrix.schemas import (
+    RunCreate,
+    RunOut,
+    RunPage,
+    StepOut,
+    ValidationOut,
+    VersionOut,
+    WorkflowOut,
+    WorkflowPage,
+)
+from auterity.automatrix.spec import spec_json_schema
+from auterity.automatrix.validation import validate
+from auterity.core.errors import BadRequest, Conflict, NotFound, PreconditionRequired
+from auterity.identity.deps import TenantSession, require
+from auterity.identity.permissions import Permission
+from auterity.identity.principal import Principal
 
 workflows = APIRouter(prefix="/api/workflows", tags=["workflows"])
 runs = APIRouter(prefix="/api/runs", tags=["runs"])
+catalog = APIRouter(prefix="/api", tags=["workflows"])
 
-routers = (workflows, runs)
+Reader = Annotated[Principal, require(Permission.WORKFLOW_READ)]
+Writer = Annotated[Principal, require(Permission.WORKFLOW_WRITE)]
+Runner = Annotated[Principal, require(Permission.WORKFLOW_RUN)]
+SPEC_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "/api/schemas/workflow.json"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+def _registry(request: Request) -> ActionRegistry:
+    registry: ActionRegistry = request.app.state.actions
+    return registry
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise NotFound("This process does not run workflows; use the AutoMatrix service.")
+    return engine
+
+
+async def _document(request: Request) -> tuple[Any, str | None]:
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    document = parse_document(body, content_type)
+    source = body.decode() if content_type and "yaml" in content_type else None
+    return document, source
+
+
+def _workflow_out(workflow: Workflow, spec: dict[str, Any] | None = None) -> WorkflowOut:
+    return WorkflowOut(
+        id=workflow.id,
+        name=workflow.name,
+        description=workflow.description,
+        version=workflow.current_version,
+        created_at=workflow.created_at,
+        updated_at=workflow.updated_at,
+        spec=spec,
+    )
+
+
+@workflows.post("/validate", response_model=ValidationOut, openapi_extra=SPEC_BODY)
+async def validate_workflow(request: Request, principal: Reader) -> ValidationOut:
+    """Check a spec; answers every problem at once, each with a JSON pointer and a hint."""
+    document, _ = await _document(request)
+    return ValidationOut(**validate(document, _registry(request)).as_dict())
+
+
+@workflows.post("", status_code=201, response_model=WorkflowOut, openapi_extra=SPEC_BODY)
+async def create_workflow(
+    request: Request, response: Response, principal: Writer, session: TenantSession
+) -> WorkflowOut:
+    """Save a new workflow (its version 1) from a JSON or YAML spec."""
+    document, source = await _document(request)
+    spec = service.checked_spec(document, _registry(request))
+    workflow, version = await service.create_workflow(
+        session, spec, document, source, principal.user_id
+    )
+    response.headers["ETag"] = service.etag(1)
+    response.headers["Location"] = f"/api/workflows/{workflow.id}"
+    return _workflow_out(workflow, version.spec)
+
+
+@workflows.get("", response_model=WorkflowPage)
+async def list_workflows(
+    principal: Reader,
+    session: TenantSession,
+    cursor: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> WorkflowPage:
+    query = select(Workflow).order_by(Workflow.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(Workflow.id < cursor)
+    rows = list((await session.execute(query)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return WorkflowPage(
+        items=[_workflow_out(w) for w in rows], next_cursor=str(rows[-1].id) if more else None
+    )
+
+
+@workflows.get("/{workflow_id}", response_model=WorkflowOut)
+async def get_workflow(
+    workflow_id: uuid.UUID, response: Response, principal: Reader, session: TenantSession
+) -> WorkflowOut:
+    workflow = await service.get_workflow(session, workflow_id)
+    version = await service.get_version(session, workflow)
+    response.headers["ETag"] = service.etag(workflow.current_version)
+    return _workflow_out(workflow, version.spec)
+
+
+@workflows.put("/{workflow_id}", response_model=WorkflowOut, openapi_extra=SPEC_BODY)
+async def update_workflow(
+    workflow_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    principal: Writer,
+    session: TenantSession,
+    if_match: Annotated[str | None, Header()] = None,
+) -> WorkflowOut:
+    """Save a new version. Send `If-Match` with the ETag you read: a concurrent edit gets 412."""
+    workflow = await service.get_workflow(session, workflow_id)
+    if if_match is None:
+        raise PreconditionRequired(
+            "Send If-Match with the ETag of the version you edited "
+            f"(now {service.etag(workflow.current_version)})."
+        )
+    document, source = await _document(request)
+    spec = service.checked_spec(document, _registry(request))
+    version = await service.update_workflow(
+        session, workflow, if_match, spec, document, source, principal.user_id
+    )
+    response.headers["ETag"] = service.etag(version.version)
+    return _workflow_out(workflow, version.spec)
+
+
+@workflows.delete("/{workflow_id}", status_code=204)
+async def delete_workflow(
+    workflow_id: uuid.UUID, principal: Writer, session: TenantSession
+) -> Response:
+    workflow = await service.get_workflow(session, workflow_id)
+    active = await session.execute(
+        select(Run.id)
+        .where(Run.workflow_id == workflow.id, Run.status.not_in(FINISHED_RUN))
+        .limit(1)
+    )
+    if active.first():
+        raise Conflict("The workflow has runs in progress; cancel them first.")
+    await session.delete(workflow)
+    return Response(status_code=204)
+
+
+@workflows.get("/{workflow_id}/versions", response_model=list[VersionOut])
+async def list_versions(
+    workflow_id: uuid.UUID, principal: Reader, session: TenantSession
+) -> list[VersionOut]:
+    workflow = await service.get_workflow(session, workflow_id)
+    rows = await session.execute(
+        select(WorkflowVersion)
+        .where(WorkflowVersion.workflow_id == workflow.id)
+        .order_by(WorkflowVersion.version)
+    )
+    return [VersionOut.model_validate(r) for r in rows.scalars()]
+
+
+@workflows.post("/{workflow_id}/runs", status_code=201, response_model=RunOut)
+async def create_run(
+    workflow_id: uuid.UUID,
+    body: RunCreate,
+    request: Request,
+    response: Response,
+    principal: Runner,
+    session: TenantSession,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> RunOut:
+    """Start a run (queued, then driven by the engine); one `Idempotency-Key` gives one run."""
+    engine = _engine(request)
+    workflow = await service.get_workflow(session, workflow_id)
+    run, created = await service.start_run(
+        session,
+        workflow,
+        body.inputs,
+        version=body.version,
+        idempotency_key=idempotency_key,
+        created_by=principal.user_id,
+    )
+    await session.commit()
+    engine.wake(run.id)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return RunOut.model_validate(run)
+
+
+@runs.get("", response_model=RunPage)
+async def list_runs(
+    principal: Reader,
+    session: TenantSession,
+    workflow_id: uuid.UUID | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RunPage:
+    query = select(Run).order_by(Run.id.desc()).limit(limit + 1)
+    if workflow_id:
+        query = query.where(Run.workflow_id == workflow_id)
+    if status:
+        query = query.where(Run.status == status)
+    if since:
+        query = query.where(Run.created_at >= since)
+    if until:
+        query = query.where(Run.created_at < until)
+    if cursor:
+        query = query.where(Run.id < cursor)
+    rows = list((await session.execute(query)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RunPage(
+        items=[RunOut.model_validate(r) for r in rows],
+        next_cursor=str(rows[-1].id) if more else None,
+    )
+
+
+@runs.get("/{run_id}", response_model=RunOut)
+async def get_run(run_id: uuid.UUID, principal: Reader, session: TenantSession) -> RunOut:
+    run = await service.get_run(session, run_id)
+    steps = await service.run_steps(session, run_id)
+    out = RunOut.model_validate(run)
+    out.steps = [
+        StepOut(
+            id=s.step_id,
+            status=s.status,
+            attempt=s.attempt,
+            input=s.input,
+            output=s.output,
+            error=s.error,
+            logs=s.logs or [],
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+        )
+        for s in steps
+    ]
+    return out
+
+
+@runs.post("/{run_id}/cancel", response_model=RunOut)
+async def cancel_run(
+    run_id: uuid.UUID, request: Request, principal: Runner, session: TenantSession
+) -> RunOut:
+    """Ask the engine to cancel; running steps are cancelled, the run ends `cancelled`."""
+    run = await service.get_run(session, run_id)
+    if run.status in FINISHED_RUN:
+        raise Conflict(f"The run already ended ({run.status}).")
+    await session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+    await session.commit()
+    _engine(request).wake(run_id)
+    return RunOut.model_validate(run)
+
+
+@runs.get("/{run_id}/events", response_class=StreamingResponse)
+async def run_events(
+    run_id: uuid.UUID,
+    request: Request,
+    principal: Reader,
+    session: TenantSession,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events; reconnect with `Last-Event-ID` (or `?after=seq`) for what you missed."""
+    await service.get_run(session, run_id)  # 404 across tenants, before streaming starts
+    await session.close()
+    try:
+        start = int(last_event_id) if last_event_id is not None else (after or 0)
+    except ValueError:
+        raise BadRequest("Last-Event-ID must be an event sequence number.") from None
+    engine = _engine(request)
+    db = request.app.state.runtime.db
+
+    async def stream() -> AsyncIterator[bytes]:
+        seq = start
+        while True:
+            async with db.session(readonly=True) as reader:
+                batch = await events_after(reader, run_id, seq)
+                status = (
+                    await reader.execute(select(Run.status).where(Run.id == run_id))
+                ).scalar_one()
+            for event in batch:
+                seq = event.seq
+                payload = json.dumps(
+                    {
+                        "seq": event.seq,
+                        "type": event.type,
+                        "data": event.data,
+                        "at": event.created_at.isoformat(),
+                    }
+                )
+                yield f"id: {event.seq}\nevent: {event.type}\ndata: {payload}\n\n".encode()
+            if not batch and status in FINISHED_RUN:
+                return
+            if not batch:
+                if await request.is_disconnected():
+                    return
+                await engine.hub.wait(run_id, 5.0)
+                yield b": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@catalog.get("/actions")
+async def list_actions(request: Request, principal: Reader) -> list[dict[str, Any]]:
+    """Installed actions with their parameter and output JSON Schemas."""
+    registry = _registry(request)
+    return [registry.get(name).describe() for name in registry.names()]  # type: ignore[union-attr]
+
+
+@catalog.get("/schemas/workflow.json")
+async def workflow_schema() -> dict[str, Any]:
+    """The JSON Schema of workflow specs (for editors and validation in CI)."""
+    return spec_json_schema()
+
+
+routers = (workflows, runs, catalog)

@@ -70,13 +70,21 @@ class Sealer:
 
 
 class TokenHasher:
-    """HMAC-SHA256 digests of high-entropy tokens, compared in constant time."""
+    """HMAC-SHA256 digests of high-entropy tokens, compared in constant time.
 
-    def __init__(self, secret: str) -> None:
-        self._key = derive_key(secret, "token-hmac")
+    New digests use the current key; look-ups also try the previous keys, so rotating the
+    secret key does not invalidate API keys, refresh tokens or recovery codes.
+    """
+
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
+        self._keys = [derive_key(key, "token-hmac") for key in (secret, *previous)]
 
     def digest(self, token: str) -> str:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._keys[0], token.encode(), hashlib.sha256).hexdigest()
+
+    def candidates(self, token: str) -> list[str]:
+        """The digests `token` may be stored under (current key first)."""
+        return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for key in self._keys]
 
     def matches(self, token: str, digest: str) -> bool:
-        return hmac.compare_digest(self.digest(token), digest)
+        return any(hmac.compare_digest(candidate, digest) for candidate in self.candidates(token))

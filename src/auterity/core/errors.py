@@ -148,6 +148,14 @@ class PreconditionFailed(AuterityError):
     title = "Precondition failed"
 
 
+class PreconditionRequired(AuterityError):
+    """The request must be conditional (`If-Match`) to avoid lost updates."""
+
+    status = 428
+    slug = "precondition-required"
+    title = "Precondition required"
+
+
 # -- limits -------------------------------------------------------------------------------
 
 
@@ -197,6 +205,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "PreconditionFailed",
+    "PreconditionRequired",
     "ProviderUnavailable",
     "RateLimited",
     "ServiceUnavailable",

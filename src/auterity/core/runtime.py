@@ -71,7 +71,7 @@ class Runtime:
             db=db or Database(settings),
             cache=Cache(redis=redis),
             sealer=Sealer(secret, previous),
-            hasher=TokenHasher(secret),
+            hasher=TokenHasher(secret, previous),
             redis=redis,
             services=services,
         )

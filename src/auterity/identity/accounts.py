@@ -197,7 +197,7 @@ async def accept_invitation(
 ) -> tuple[Invitation, User]:
     found = await session.execute(
         select(Invitation)
-        .where(Invitation.token_hash == hasher.digest(token))
+        .where(Invitation.token_hash.in_(hasher.candidates(token)))
         .execution_options(**{UNSCOPED_KEY: True})
     )
     invitation = found.scalar_one_or_none()

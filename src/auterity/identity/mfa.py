@@ -83,11 +83,11 @@ async def confirm(
 async def use_recovery_code(
     identity: IdentityContext, session: AsyncSession, user: User, code: str
 ) -> bool:
-    digest = identity.runtime.hasher.digest(code.strip().lower())
+    digests = identity.runtime.hasher.candidates(code.strip().lower())
     found = await session.execute(
         select(RecoveryCode).where(
             RecoveryCode.user_id == user.id,
-            RecoveryCode.code_hash == digest,
+            RecoveryCode.code_hash.in_(digests),
             RecoveryCode.used_at.is_(None),
         )
     )

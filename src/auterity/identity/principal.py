@@ -192,12 +192,20 @@ async def principal_from_api_key(identity: IdentityContext, key: str) -> Princip
         raise Unauthenticated("The API key has expired.")
     key_id = uuid.UUID(record["id"])
     last_used = record["last_used_at"]
-    if last_used is None or now.timestamp() - last_used > LAST_USED_RESOLUTION.total_seconds():
+    current_hash = identity.runtime.hasher.digest(key)
+    stale_hash = record["hash"] != current_hash  # stored under a previous secret key
+    if (
+        stale_hash
+        or last_used is None
+        or now.timestamp() - last_used > LAST_USED_RESOLUTION.total_seconds()
+    ):
         # Written at most once a minute per key, so the hot path stays read-only.
-        record["last_used_at"] = now.timestamp()
+        record["last_used_at"], record["hash"] = now.timestamp(), current_hash
         async with identity.runtime.db.session() as session:
             await session.execute(
-                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(last_used_at=now, key_hash=current_hash)
             )
     return Principal(
         kind="api_key",

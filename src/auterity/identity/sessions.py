@@ -159,7 +159,7 @@ async def refresh(identity: IdentityContext, session: AsyncSession, token: str) 
     async with identity.runtime.db.session(readonly=True) as reader:
         found = await reader.execute(
             select(RefreshToken).where(
-                RefreshToken.token_hash == identity.runtime.hasher.digest(token)
+                RefreshToken.token_hash.in_(identity.runtime.hasher.candidates(token))
             )
         )
         row = found.scalar_one_or_none()
@@ -212,7 +212,7 @@ async def logout(
 ) -> None:
     found = await session.execute(
         select(RefreshToken).where(
-            RefreshToken.token_hash == identity.runtime.hasher.digest(token),
+            RefreshToken.token_hash.in_(identity.runtime.hasher.candidates(token)),
             RefreshToken.user_id == user_id,
         )
     )

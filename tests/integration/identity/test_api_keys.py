@@ -152,3 +152,49 @@ async def test_members_see_only_their_own_keys_admins_see_all(client: httpx.Asyn
     assert (
         await client.delete(f"/api/api-keys/{mine['id']}", headers=owner.headers)
     ).status_code == 204
+
+
+async def test_keys_survive_a_secret_key_rotation(tmp_path, db) -> None:  # type: ignore[no-untyped-def]
+    from asgi_lifespan import LifespanManager
+
+    from auterity.api import create_app
+    from tests.conftest import make_settings
+
+    async def client_for(settings):  # type: ignore[no-untyped-def]
+        application = create_app(settings=settings, database=db)
+        return application, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://t"
+        )
+
+    old = make_settings(tmp_path, secret_key="the-old-secret-key-of-this-install")
+    application, http = await client_for(old)
+    async with LifespanManager(application), http:
+        owner = await signup(http)
+        key = (await http.post("/api/api-keys", json={"name": "k"}, headers=owner.headers)).json()[
+            "key"
+        ]
+    rotated = make_settings(
+        tmp_path,
+        secret_key="a-brand-new-secret-key-value",
+        previous_secret_keys="the-old-secret-key-of-this-install",
+    )
+    application, http = await client_for(rotated)
+    async with LifespanManager(application), http:
+        assert (
+            await http.get("/api/auth/me", headers={"Authorization": f"Bearer {key}"})
+        ).status_code == 200
+        refreshed = await http.post(
+            "/api/auth/refresh", json={"refresh_token": owner.refresh_token}
+        )
+        assert refreshed.status_code == 200
+        from auterity.core.key_rotation import reseal_all
+        from auterity.core.models import Base
+
+        await reseal_all(db, application.state.runtime.sealer, Base.metadata)
+    only_new = make_settings(tmp_path, secret_key="a-brand-new-secret-key-value")
+    application, http = await client_for(only_new)
+    async with LifespanManager(application), http:
+        # The key was re-hashed under the new key on its last use.
+        assert (
+            await http.get("/api/auth/me", headers={"Authorization": f"Bearer {key}"})
+        ).status_code == 200

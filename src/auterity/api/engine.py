@@ -1,0 +1,21 @@
+"""Wires the workflow engine to this process's database and secret store."""
+
+from __future__ import annotations
+
+import uuid
+
+from auterity.automatrix.actions.registry import ActionRegistry
+from auterity.automatrix.engine import Engine
+from auterity.core.errors import NotFound
+from auterity.core.runtime import Runtime
+from auterity.secrets import SecretService
+
+
+def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretService) -> Engine:
+    async def lookup(tenant_id: uuid.UUID, name: str) -> str | None:
+        try:
+            return await secrets.resolve_secret(tenant_id, name, on_behalf_of="workflow")
+        except NotFound:
+            return None
+
+    return Engine(runtime.db, actions, secrets=lookup)

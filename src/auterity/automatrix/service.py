@@ -1,0 +1,204 @@
+"""Workflows and runs as the API and CLI use them (no HTTP here)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import jsonschema
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auterity.automatrix.actions.registry import ActionRegistry
+from auterity.automatrix.models import Run, StepRun, Workflow, WorkflowVersion
+from auterity.automatrix.spec import WorkflowSpec
+from auterity.automatrix.validation import validate
+from auterity.core.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+
+
+def checked_spec(document: Any, registry: ActionRegistry) -> WorkflowSpec:
+    report = validate(document, registry)
+    if report.spec is None:
+        raise ValidationFailed(
+            f"The workflow has {len(report.errors)} problem(s): "
+            + "; ".join(f"{e.pointer}: {e.message}" for e in report.errors[:3]),
+            errors=report.errors,
+        )
+    return report.spec
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+async def create_workflow(
+    session: AsyncSession,
+    spec: WorkflowSpec,
+    document: Any,
+    source: str | None,
+    created_by: uuid.UUID | None,
+) -> tuple[Workflow, WorkflowVersion]:
+    exists = await session.execute(select(Workflow.id).where(Workflow.name == spec.name))
+    if exists.first():
+        raise Conflict(
+            f"A workflow named {spec.name!r} already exists; update it with PUT instead."
+        )
+    workflow = Workflow(
+        name=spec.name, description=spec.description, current_version=1, created_by=created_by
+    )
+    session.add(workflow)
+    await session.flush()
+    version = WorkflowVersion(
+        workflow_id=workflow.id, version=1, spec=document, source=source, created_by=created_by
+    )
+    session.add(version)
+    await session.flush()
+    return workflow, version
+
+
+async def get_workflow(session: AsyncSession, workflow_id: uuid.UUID) -> Workflow:
+    workflow = (
+        await session.execute(select(Workflow).where(Workflow.id == workflow_id))
+    ).scalar_one_or_none()
+    if workflow is None:
+        raise NotFound(f"Workflow {workflow_id} does not exist.")
+    return workflow
+
+
+async def get_version(
+    session: AsyncSession, workflow: Workflow, version: int | None = None
+) -> WorkflowVersion:
+    wanted = workflow.current_version if version is None else version
+    row = (
+        await session.execute(
+            select(WorkflowVersion).where(
+                WorkflowVersion.workflow_id == workflow.id, WorkflowVersion.version == wanted
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"Workflow {workflow.id} has no version {wanted}.")
+    return row
+
+
+async def update_workflow(
+    session: AsyncSession,
+    workflow: Workflow,
+    if_match: str,
+    spec: WorkflowSpec,
+    document: Any,
+    source: str | None,
+    created_by: uuid.UUID | None,
+) -> WorkflowVersion:
+    if if_match.strip() not in (etag(workflow.current_version), "*"):
+        raise PreconditionFailed(
+            f"The workflow changed since you read it: it is at version {workflow.current_version}.",
+            headers={"ETag": etag(workflow.current_version)},
+            extra={"current_version": workflow.current_version},
+        )
+    if spec.name != workflow.name:
+        clash = await session.execute(
+            select(Workflow.id).where(Workflow.name == spec.name, Workflow.id != workflow.id)
+        )
+        if clash.first():
+            raise Conflict(f"A workflow named {spec.name!r} already exists.")
+    new_version = workflow.current_version + 1
+    row = WorkflowVersion(
+        workflow_id=workflow.id,
+        version=new_version,
+        spec=document,
+        source=source,
+        created_by=created_by,
+    )
+    session.add(row)
+    workflow.current_version, workflow.name, workflow.description = (
+        new_version,
+        spec.name,
+        spec.description,
+    )
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another writer saved this version number between our read and write.
+        raise PreconditionFailed(
+            "The workflow changed concurrently; read it again and retry."
+        ) from None
+    return row
+
+
+def prepare_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Apply the input schema's defaults, then validate; every problem names its pointer."""
+    values = dict(inputs)
+    for name, prop in (spec.inputs.get("properties") or {}).items():
+        if name not in values and isinstance(prop, dict) and "default" in prop:
+            values[name] = prop["default"]
+    validator = jsonschema.Draft202012Validator(spec.inputs)
+    problems = sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))
+    if problems:
+        errors = [
+            FieldError("/inputs" + "".join(f"/{p}" for p in problem.absolute_path), problem.message)
+            for problem in problems
+        ]
+        raise ValidationFailed(
+            "The run inputs do not match the workflow's input schema.", errors=errors
+        )
+    return values
+
+
+async def start_run(
+    session: AsyncSession,
+    workflow: Workflow,
+    inputs: dict[str, Any],
+    *,
+    version: int | None,
+    idempotency_key: str | None,
+    created_by: uuid.UUID | None,
+) -> tuple[Run, bool]:
+    """A queued run pinned to one version; the same idempotency key returns the same run."""
+    if idempotency_key:
+        existing = (
+            await session.execute(
+                select(Run).where(
+                    Run.workflow_id == workflow.id, Run.idempotency_key == idempotency_key
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            return existing, False
+    pinned = await get_version(session, workflow, version)
+    spec = WorkflowSpec.model_validate(pinned.spec)
+    values = prepare_inputs(spec, inputs)
+    run = Run(
+        workflow_id=workflow.id,
+        version=pinned.version,
+        inputs=values,
+        status="queued",
+        idempotency_key=idempotency_key,
+        created_by=created_by,
+    )
+    session.add(run)
+    await session.flush()
+    return run, True
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
+    run = (await session.execute(select(Run).where(Run.id == run_id))).scalar_one_or_none()
+    if run is None:
+        raise NotFound(f"Run {run_id} does not exist.")
+    return run
+
+
+async def run_steps(session: AsyncSession, run_id: uuid.UUID) -> list[StepRun]:
+    rows = await session.execute(
+        select(StepRun)
+        .where(StepRun.run_id == run_id, StepRun.item_index == -1)
+        .order_by(StepRun.id)
+    )
+    return list(rows.scalars())

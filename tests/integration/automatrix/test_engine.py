@@ -1,0 +1,261 @@
+"""The engine end to end through the API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from pydantic import BaseModel
+
+from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
+from tests.integration.automatrix.conftest import save, save_and_run, steps_by_id
+from tests.integration.identity.conftest import Account
+
+DIAMOND = """
+name: diamond
+inputs:
+  type: object
+  properties: {x: {type: integer, default: 1}}
+steps:
+  - id: a
+    uses: transform
+    with: {value: "{{ inputs.x + 1 }}"}
+  - id: b
+    uses: delay
+    with: {seconds: 1}
+    needs: [a]
+  - id: c
+    uses: delay
+    with: {seconds: 1}
+    needs: [a]
+  - id: d
+    uses: transform
+    with: {value: "{{ steps.a.output.value * 10 }}"}
+    needs: [b, c]
+outputs:
+  result: "{{ steps.d.output.value }}"
+"""
+
+
+async def test_the_diamond_example_runs_b_and_c_in_parallel(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    started = time.monotonic()
+    body = await save_and_run(client, owner, DIAMOND, {"x": 4})
+    elapsed = time.monotonic() - started
+    assert body["status"] == "succeeded", body
+    assert body["outputs"] == {"result": 50}
+    steps = steps_by_id(body)
+    assert [steps[s]["status"] for s in "abcd"] == ["succeeded"] * 4
+    assert steps["a"]["output"] == {"value": 5}
+    # b and c each wait 1 s; in parallel the run takes about 1 s, in series it would take 2.
+    assert 0.9 < elapsed < 1.9, elapsed
+    assert steps["b"]["started_at"] < steps["c"]["finished_at"]
+    assert steps["c"]["started_at"] < steps["b"]["finished_at"]
+
+
+async def test_defaults_and_input_validation(client: httpx.AsyncClient, owner: Account) -> None:
+    workflow = await save(client, owner, DIAMOND.replace("seconds: 1", "seconds: 0"))
+    bad = await client.post(
+        f"/api/workflows/{workflow['id']}/runs",
+        json={"inputs": {"x": "four"}},
+        headers=owner.headers,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["pointer"] == "/inputs/x"
+    ok = await client.post(f"/api/workflows/{workflow['id']}/runs", json={}, headers=owner.headers)
+    assert ok.status_code == 201 and ok.json()["inputs"] == {"x": 1}
+
+
+async def test_a_slow_branch_does_not_delay_an_independent_fast_branch(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    spec = """
+name: wide
+steps:
+  - {id: slow, uses: delay, with: {seconds: 1}}
+  - {id: fast1, uses: transform, with: {value: 1}}
+  - {id: fast2, uses: transform, with: {value: "{{ steps.fast1.output.value + 1 }}"}}
+  - {id: fast3, uses: transform, with: {value: "{{ steps.fast2.output.value + 1 }}"}}
+outputs: {fast: "{{ steps.fast3.output.value }}", slow: "{{ steps.slow.status }}"}
+"""
+    body = await save_and_run(client, owner, spec)
+    steps = steps_by_id(body)
+    assert body["outputs"] == {"fast": 3, "slow": "succeeded"}
+    assert steps["fast3"]["finished_at"] < steps["slow"]["finished_at"]
+
+
+async def test_conditions_skip_untaken_branches(client: httpx.AsyncClient, owner: Account) -> None:
+    spec = """
+name: branches
+inputs: {type: object, properties: {amount: {type: number}}}
+steps:
+  - {id: check, uses: condition, with: {value: "{{ inputs.amount > 100 }}"}}
+  - {id: big, uses: transform, if: "steps.check.output.result", with: {value: big}}
+  - {id: small, uses: transform, if: "not steps.check.output.result", with: {value: small}}
+  - {id: after_big, uses: transform, needs: [big], with: {value: done}}
+outputs: {path: "{{ steps.small.output.value }}"}
+"""
+    body = await save_and_run(client, owner, spec, {"amount": 5})
+    steps = steps_by_id(body)
+    assert body["status"] == "succeeded", body
+    assert steps["big"]["status"] == "skipped" and steps["small"]["status"] == "succeeded"
+    assert steps["after_big"]["status"] == "skipped"  # depends on a skipped step
+    assert body["outputs"] == {"path": "small"}
+
+
+async def test_failure_fails_the_run_and_names_the_step(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    spec = """
+name: failing
+steps:
+  - {id: boom, uses: fail, with: {message: "card declined"}}
+  - {id: later, uses: transform, needs: [boom], with: {value: 1}}
+"""
+    body = await save_and_run(client, owner, spec)
+    assert body["status"] == "failed"
+    assert body["error"]["step"] == "boom" and "card declined" in body["error"]["message"]
+    steps = steps_by_id(body)
+    assert steps["boom"]["error"]["message"] == "card declined"
+    assert steps["later"]["status"] == "cancelled"
+
+
+async def test_on_error_continue_and_fallback(client: httpx.AsyncClient, owner: Account) -> None:
+    spec = """
+name: recovering
+steps:
+  - {id: flaky, uses: fail, on_error: continue}
+  - {id: primary, uses: fail, on_error: backup}
+  - {id: backup, uses: transform, with: {value: "from backup"}}
+  - {id: use, uses: transform, needs: [primary], with: {value: "{{ steps.backup.output.value }}"}}
+  - {id: unused_fallback_source, uses: transform, with: {value: 1}, on_error: spare}
+  - {id: spare, uses: transform, with: {value: 2}}
+outputs: {value: "{{ steps.use.output.value }}", flaky: "{{ steps.flaky.status }}"}
+"""
+    body = await save_and_run(client, owner, spec)
+    steps = steps_by_id(body)
+    assert body["status"] == "succeeded", body
+    assert body["outputs"] == {"value": "from backup", "flaky": "failed"}
+    assert steps["primary"]["status"] == "failed" and steps["backup"]["status"] == "succeeded"
+    assert steps["spare"]["status"] == "skipped"
+
+
+async def test_retries_with_backoff_then_give_up(client: httpx.AsyncClient, owner: Account) -> None:
+    spec = """
+name: retrying
+steps:
+  - id: flaky
+    uses: fail
+    with: {message: "upstream 503", kind: server_error}
+    retry: {max_attempts: 3, backoff: {initial: 0.05, factor: 2, max: 1}, jitter: false}
+"""
+    body = await save_and_run(client, owner, spec)
+    step = steps_by_id(body)["flaky"]
+    assert body["status"] == "failed" and step["attempt"] == 3
+    events = await client.get(f"/api/runs/{body['id']}/events", headers=owner.headers)
+    types = [
+        line.split(": ", 1)[1] for line in events.text.splitlines() if line.startswith("event: ")
+    ]
+    assert types.count("step.retrying") == 2 and types[-1] == "run.failed"
+
+
+async def test_non_retryable_errors_are_not_retried(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    spec = """
+name: client-error
+steps:
+  - id: bad
+    uses: fail
+    with: {kind: client_error}
+    retry: {max_attempts: 5}
+"""
+    body = await save_and_run(client, owner, spec)
+    assert steps_by_id(body)["bad"]["attempt"] == 1
+
+
+async def test_for_each_keeps_order_and_respects_concurrency(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    spec = """
+name: fanout
+steps:
+  - id: each
+    uses: transform
+    for_each: "{{ range(8) | list }}"
+    concurrency: 3
+    with: {value: "{{ item * item }}"}
+outputs: {squares: "{{ steps.each.output | map(attribute='value') | list }}"}
+"""
+    body = await save_and_run(client, owner, spec)
+    assert body["status"] == "succeeded", body
+    assert body["outputs"] == {"squares": [0, 1, 4, 9, 16, 25, 36, 49]}
+
+
+class SleepInput(ActionInput):
+    seconds: float
+
+
+class SleepOutput(BaseModel):
+    slept: float
+
+
+class Sleep(Action[SleepInput, SleepOutput]):
+    """Holds the worker (unlike `delay`), to exercise step timeouts."""
+
+    name = "test.sleep"
+    Input = SleepInput
+    Output = SleepOutput
+
+    async def run(self, ctx: ActionContext, params: SleepInput) -> SleepOutput:
+        await asyncio.sleep(params.seconds)
+        return SleepOutput(slept=params.seconds)
+
+
+async def test_step_timeout_fails_the_attempt_as_a_timeout(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    app.state.actions = app.state.engine.registry = app.state.actions.with_overrides(
+        {"test.sleep": Sleep}
+    )
+    spec = """
+name: slow
+steps:
+  - {id: wait, uses: test.sleep, with: {seconds: 5}, timeout: 0.2,
+     retry: {max_attempts: 2, backoff: {initial: 0.01}, jitter: false}}
+"""
+    started = time.monotonic()
+    body = await save_and_run(client, owner, spec)
+    step = steps_by_id(body)["wait"]
+    assert body["status"] == "failed" and step["attempt"] == 2
+    assert step["error"] == {"kind": "timeout", "message": "timed out after 0.2s"}
+    assert time.monotonic() - started < 3
+
+
+async def test_cancel_mid_run(client: httpx.AsyncClient, owner: Account) -> None:
+    import uuid
+
+    workflow = await save(
+        client, owner, "name: long\nsteps:\n  - {id: wait, uses: delay, with: {seconds: 30}}\n"
+    )
+    started = (
+        await client.post(f"/api/workflows/{workflow['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    for _ in range(50):
+        status = (await client.get(f"/api/runs/{started['id']}", headers=owner.headers)).json()[
+            "steps"
+        ]
+        if status and status[0]["status"] == "waiting":
+            break
+        await __import__("asyncio").sleep(0.05)
+    cancelled = await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
+    assert cancelled.status_code == 200
+    assert await engine.wait_for(uuid.UUID(started["id"]), 5) == "cancelled"
+    body = (await client.get(f"/api/runs/{started['id']}", headers=owner.headers)).json()
+    assert body["steps"][0]["status"] == "cancelled"
+    again = await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
+    assert again.status_code == 409
