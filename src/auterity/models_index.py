@@ -7,6 +7,7 @@ import importlib
 MODEL_MODULES: tuple[str, ...] = (
     "auterity.core.models",
     "auterity.identity.models",
+    "auterity.identity.sso.models",
 )
 
 
