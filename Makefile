@@ -22,7 +22,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/auterity up
 
-test: $(STAMP)
+# The SSO tests run a real OpenID Provider (node `oidc-provider`, tests/fixtures/oidc) on Node 20+.
+OIDC_FIXTURE := tests/fixtures/oidc
+OIDC_STAMP := $(OIDC_FIXTURE)/node_modules/.package-lock.json
+
+$(OIDC_STAMP): $(OIDC_FIXTURE)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y --no-install-recommends nodejs npm)
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
+		{ echo "Node.js 20 or later is needed for the SSO tests (found $$(node --version))"; exit 1; }
+	cd $(OIDC_FIXTURE) && npm ci --no-audit --no-fund
+	@touch $(OIDC_STAMP)
+
+test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -7,6 +7,7 @@ parameter that has no entry here fails the matrix, so new routes cannot skip iso
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,3 +73,24 @@ async def grant(client: httpx.AsyncClient, owner: Account) -> Resource:
         headers=owner.headers,
     )
     return Resource({"grant_id": created.json()["id"]})
+
+
+@resource("/api/auth/sso/providers/{provider_id}")
+async def sso_provider(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/auth/sso/providers",
+        json={
+            "slug": f"victim-idp-{uuid.uuid4().hex[:8]}",
+            "name": "Victim IdP",
+            "issuer": "https://idp.example.com",
+            "client_id": "victim-client",
+            "client_secret": "victim-secret",
+        },
+        headers=owner.headers,
+    )
+    return Resource({"provider_id": created.json()["id"]}, {"PATCH": {"name": "taken over"}})
+
+
+EXEMPT["/api/auth/sso/{tenant_slug}/{provider_slug}/login"] = (
+    "public: starts a sign-in for the tenant named in the path; no principal, no tenant data"
+)
