@@ -21,6 +21,9 @@ from tests.integration.identity.conftest import Account, add_member
 class Resource:
     params: dict[str, str]
     bodies: dict[str, Any] = field(default_factory=dict)  # method -> JSON body
+    # Methods that create-or-replace by a name scoped to the caller's tenant (PUT /secrets/NAME):
+    # another tenant writes its own resource, so the check is that the victim's is unchanged.
+    upserts: set[str] = field(default_factory=set)
 
 
 Factory = Callable[[httpx.AsyncClient, Account], Awaitable[Resource]]
@@ -94,3 +97,48 @@ async def sso_provider(client: httpx.AsyncClient, owner: Account) -> Resource:
 EXEMPT["/api/auth/sso/{tenant_slug}/{provider_slug}/login"] = (
     "public: starts a sign-in for the tenant named in the path; no principal, no tenant data"
 )
+
+
+@resource("/api/secrets/{name}")
+async def secret(client: httpx.AsyncClient, owner: Account) -> Resource:
+    await client.put(
+        "/api/secrets/VICTIM_TOKEN", json={"value": "s3cret-value"}, headers=owner.headers
+    )
+    return Resource({"name": "VICTIM_TOKEN"}, {"PUT": {"value": "overwritten"}}, upserts={"PUT"})
+
+
+_WORKFLOW = {"name": "victim", "steps": [{"id": "a", "uses": "delay", "with": {"seconds": 60}}]}
+
+
+async def _workflow(client: httpx.AsyncClient, owner: Account) -> str:
+    import uuid
+
+    created = await client.post(
+        "/api/workflows",
+        json={**_WORKFLOW, "name": f"victim-{uuid.uuid4().hex[:6]}"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+@resource(
+    "/api/workflows/{workflow_id}",
+    "/api/workflows/{workflow_id}/versions",
+    "/api/workflows/{workflow_id}/runs",
+)
+async def workflow(client: httpx.AsyncClient, owner: Account) -> Resource:
+    workflow_id = await _workflow(client, owner)
+    return Resource(
+        {"workflow_id": workflow_id},
+        {"PUT": {**_WORKFLOW, "name": "hijacked"}, "POST": {"inputs": {}}},
+    )
+
+
+@resource("/api/runs/{run_id}", "/api/runs/{run_id}/cancel", "/api/runs/{run_id}/events")
+async def run(client: httpx.AsyncClient, owner: Account) -> Resource:
+    workflow_id = await _workflow(client, owner)
+    started = await client.post(
+        f"/api/workflows/{workflow_id}/runs", json={}, headers=owner.headers
+    )
+    return Resource({"run_id": started.json()["id"]})
