@@ -94,3 +94,18 @@ async def sso_provider(client: httpx.AsyncClient, owner: Account) -> Resource:
 EXEMPT["/api/auth/sso/{tenant_slug}/{provider_slug}/login"] = (
     "public: starts a sign-in for the tenant named in the path; no principal, no tenant data"
 )
+
+
+@resource("/api/auth/policies/{policy_id}")
+async def access_policy(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/auth/policies",
+        json={
+            "name": f"victim-{uuid.uuid4().hex[:8]}",
+            "effect": "deny",
+            "conditions": {"source_ips": ["192.0.2.0/24"]},
+        },
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return Resource({"policy_id": created.json()["id"]}, {"PATCH": {"enabled": False}})
