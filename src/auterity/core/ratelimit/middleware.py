@@ -4,7 +4,9 @@ A request carrying a credential (`Authorization` or `X-API-Key`) is counted agai
 credential, keyed by its HMAC digest so no credential is stored and none is checked here:
 authenticating stays the job of the principal dependency. A request without one is counted
 against the client address. Because anyone can invent credentials, every 401 answer is also
-charged to the client address, and an address over its limit is refused whatever it sends.
+charged to the client address; once that charge finds the address over its limit, this
+process refuses every credential from it until the window frees up (remembered locally, so
+a valid credential costs no extra round trip to Redis).
 
 Responses carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and
 `RateLimit-Policy` (IETF httpapi rate-limit headers); a refusal is a 429 problem with
@@ -14,6 +16,10 @@ must not become an outage of the API.
 
 from __future__ import annotations
 
+import math
+import time
+
+from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auterity.core.crypto import TokenHasher
@@ -40,6 +46,8 @@ class RateLimitMiddleware:
         self.per_ip = Quota("ip", settings.rate_limit_per_ip, window)
         self.per_key = Quota("key", settings.rate_limit_per_key, window)
         self.exempt = tuple(path.rstrip("/") for path in settings.rate_limit_exempt_paths)
+        # Address -> monotonic time until which its credentials are refused.
+        self._blocked: LRUCache[str, float] = LRUCache(maxsize=100_000)
 
     def _is_exempt(self, path: str) -> bool:
         return any(path == prefix or path.startswith(prefix + "/") for prefix in self.exempt)
@@ -78,11 +86,12 @@ class RateLimitMiddleware:
     async def _count(self, address: str, credential: bytes | None) -> Usage | None:
         """Count the request against its quota; None when no quota applies."""
         if credential is not None and self.per_key.limit:
-            if self.per_ip.limit:
-                # Refuse an address that has spent its allowance on bad credentials.
-                failures = await self.limiter.peek(self.per_ip, address)
-                if not failures.allowed:
-                    return failures
+            blocked_for = self._blocked.get(address, 0.0) - time.monotonic()
+            if blocked_for > 0:
+                # The address spent its allowance on credentials that did not authenticate.
+                return Usage(
+                    self.per_ip, allowed=False, remaining=0, reset_after=math.ceil(blocked_for)
+                )
             # Domain-separated, so the counter key never equals a stored API-key digest.
             digest = self.hasher.digest("ratelimit:" + credential.decode("latin-1"))
             return await self.limiter.hit(self.per_key, f"key:{digest}")
@@ -92,9 +101,12 @@ class RateLimitMiddleware:
 
     async def _charge_failure(self, address: str) -> None:
         try:
-            await self.limiter.hit(self.per_ip, address)
+            usage = await self.limiter.hit(self.per_ip, address)
         except ServiceUnavailable as exc:
             log.warning("rate_limit_store_unavailable", error=str(exc.__cause__ or exc))
+            return
+        if not usage.allowed or usage.remaining == 0:
+            self._blocked[address] = time.monotonic() + max(1, usage.reset_after)
 
     async def _refuse(self, scope: Scope, send: Send, usage: Usage) -> None:
         retry = max(1, usage.reset_after)
