@@ -1,7 +1,7 @@
 """Access policies, and the login time carried by refresh-token families.
 
 Revision ID: 0006_policies
-Revises: 0002_identity
+Revises: 0010_automatrix
 Create Date: 2026-11-25
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_policies"
-down_revision: str | None = "0002_identity"
+down_revision: str | None = "0010_automatrix"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
