@@ -54,6 +54,10 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
         "log_format": "json",
         "access_log": False,
+        # Off by default so suites sharing one Redis do not throttle each other; the
+        # rate-limit tests turn it on.
+        "rate_limit_per_ip": 0,
+        "rate_limit_per_key": 0,
         "_env_file": None,
     }
     values.update(overrides)

@@ -142,3 +142,16 @@ async def run(client: httpx.AsyncClient, owner: Account) -> Resource:
         f"/api/workflows/{workflow_id}/runs", json={}, headers=owner.headers
     )
     return Resource({"run_id": started.json()["id"]})
+@resource("/api/auth/policies/{policy_id}")
+async def access_policy(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/auth/policies",
+        json={
+            "name": f"victim-{uuid.uuid4().hex[:8]}",
+            "effect": "deny",
+            "conditions": {"source_ips": ["192.0.2.0/24"]},
+        },
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return Resource({"policy_id": created.json()["id"]}, {"PATCH": {"enabled": False}})

@@ -18,7 +18,9 @@ from auterity.core.health import router as health_router
 from auterity.core.logging import configure_logging
 from auterity.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from auterity.core.problems import install_problem_handlers
+from auterity.core.ratelimit.middleware import RateLimitMiddleware
 from auterity.core.runtime import Runtime
+from auterity.core.security_headers import SecurityHeadersMiddleware
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.identity.context import IdentityContext
@@ -72,6 +74,16 @@ def create_app(
     app.state.actions = actions
     app.state.engine = engine
     install_problem_handlers(app)
+    # Added innermost first. Outermost to innermost: request context (id, logs, metrics) ->
+    # security headers (on every answer, refusals too) -> CORS (so browsers can read a 429)
+    # -> rate limit -> body size limit -> routes.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=runtime.rate_limiter,
+        hasher=runtime.hasher,
+        settings=settings,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -79,9 +91,21 @@ def create_app(
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "RateLimit-Policy",
+            ],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
+        hsts_always=settings.hsts_always,
+        hsts_max_age_seconds=settings.hsts_max_age_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     app.include_router(health_router)
     app.include_router(shared_router)

@@ -121,6 +121,13 @@ class PermissionDenied(AuterityError):
     title = "Permission denied"
 
 
+class StepUpRequired(PermissionDenied):
+    """The principal must authenticate again, with a second factor, before this is allowed."""
+
+    slug = "mfa-required"
+    title = "Multi-factor authentication required"
+
+
 # -- the state of things ------------------------------------------------------------------
 
 
@@ -210,6 +217,7 @@ __all__ = [
     "RateLimited",
     "ServiceUnavailable",
     "SettingsError",
+    "StepUpRequired",
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from auterity.core.cache import Cache
 from auterity.core.crypto import Sealer, TokenHasher
 from auterity.core.database import Database
+from auterity.core.ratelimit import RateLimiter, build_rate_limiter
 from auterity.core.settings import Settings
 
 
@@ -55,6 +56,7 @@ class Runtime:
     cache: Cache
     sealer: Sealer
     hasher: TokenHasher
+    rate_limiter: RateLimiter
     redis: Redis | None = None
     loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
     services: tuple[str, ...] = ()
@@ -72,6 +74,7 @@ class Runtime:
             cache=Cache(redis=redis),
             sealer=Sealer(secret, previous),
             hasher=TokenHasher(secret, previous),
+            rate_limiter=build_rate_limiter(settings, redis),
             redis=redis,
             services=services,
         )

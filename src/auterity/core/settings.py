@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Requests per window (0 turns a limit off): anonymous ones by client address, those
+    # carrying a credential by that credential. Counted in Redis when configured.
+    rate_limit_per_ip: int = Field(default=600, ge=0)
+    rate_limit_per_key: int = Field(default=1800, ge=0)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    rate_limit_exempt_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/health", "/metrics"]
+    )
+    # Send Strict-Transport-Security even on plain-HTTP requests (TLS ends at a proxy that
+    # does not forward the scheme); over https it is always sent.
+    hsts_always: bool = False
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
+    # The header in which a TLS-terminating proxy passes the client certificate's
+    # fingerprint (mTLS). Unset: no fingerprint is ever trusted. The proxy must strip any
+    # copy of this header sent by clients.
+    client_cert_header: str | None = None
 
     signup_enabled: bool = True
 
@@ -92,12 +108,19 @@ class Settings(BaseSettings):
     )
     service_name: str = "auterity"
 
-    @field_validator("cors_origins", "services", "previous_secret_keys", mode="before")
+    @field_validator(
+        "cors_origins", "services", "previous_secret_keys", "rate_limit_exempt_paths", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("client_cert_header")
+    @classmethod
+    def _lower_header(cls, value: str | None) -> str | None:
+        return value.strip().lower() or None if value else None
 
     @field_validator("database_url")
     @classmethod

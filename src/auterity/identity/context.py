@@ -1,4 +1,4 @@
-"""The identity runtime of one process: key ring, token service and login throttle."""
+"""The identity runtime of one process: key ring, tokens, login throttle, access policies."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from auterity.core.logging import get_logger
 from auterity.core.runtime import Runtime
+from auterity.identity.policies.enforcement import PolicyEnforcer
 from auterity.identity.signing import KeyRing
 from auterity.identity.throttle import DatabaseThrottle, RedisThrottle, Throttle
 from auterity.identity.tokens import TokenService
@@ -21,6 +22,7 @@ class IdentityContext:
     keyring: KeyRing
     tokens: TokenService
     throttle: Throttle
+    policies: PolicyEnforcer
 
     @classmethod
     def build(cls, runtime: Runtime) -> IdentityContext:
@@ -31,7 +33,9 @@ class IdentityContext:
             if runtime.redis is not None
             else DatabaseThrottle(runtime.db)
         )
-        return cls(runtime, keyring, TokenService(keyring, issuer), throttle)
+        return cls(
+            runtime, keyring, TokenService(keyring, issuer), throttle, PolicyEnforcer(runtime)
+        )
 
     async def start(self) -> None:
         """Load signing keys; a database not yet migrated is reported by /health/ready instead."""

@@ -40,11 +40,23 @@ async def get_principal(
     if not token:
         raise Unauthenticated("Send a bearer token or an API key in the Authorization header.")
     principal = await authenticate(identity, token)
-    if principal.mfa_enrolment_required and not request.url.path.startswith(MFA_ENROLMENT_PATHS):
+    path = request.url.path
+    if principal.mfa_enrolment_required and not path.startswith(MFA_ENROLMENT_PATHS):
         raise PermissionDenied(
             "Your tenant requires multi-factor authentication: enrol at /api/auth/mfa/enrol, "
             "then log in again."
         )
+    # Zero trust: authenticated is not yet allowed; the tenant's access policies decide.
+    cert_header = identity.runtime.settings.client_cert_header
+    facts = identity.policies.facts(
+        principal,
+        path=path,
+        method=request.method,
+        ip=request.client.host if request.client else None,
+        cert_header=request.headers.get(cert_header) if cert_header else None,
+        step_up_exempt=path.startswith(MFA_ENROLMENT_PATHS),
+    )
+    await identity.policies.enforce(principal, facts)
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(
         tenant_id=str(principal.tenant_id),

@@ -112,6 +112,8 @@ class RefreshToken(TenantScoped, IdMixin, Base):
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # When the login that started this family happened; every rotated link keeps it.
+    auth_time: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -41,6 +41,7 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     role: str | None = None
     amr: tuple[str, ...] = ()
+    auth_time: datetime | None = None  # when the user logged in (with `amr`); None for keys
     allowed_models: tuple[str, ...] | None = None
     tags: dict[str, Any] = field(default_factory=dict)
     mfa_enrolment_required: bool = False
@@ -139,6 +140,9 @@ async def principal_from_jwt(identity: IdentityContext, token: str) -> Principal
         role=member["role"],
         permissions=frozenset(member["permissions"]),
         amr=claims.amr,
+        auth_time=None
+        if claims.auth_time is None
+        else datetime.fromtimestamp(claims.auth_time, UTC),
         mfa_enrolment_required=bool(member["require_mfa"]) and "mfa" not in claims.amr,
     )
 

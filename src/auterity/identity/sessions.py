@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -58,9 +59,13 @@ async def issue_pair(
     tenant_id: uuid.UUID,
     amr: list[str],
     family_id: uuid.UUID | None = None,
+    auth_time: datetime | None = None,
 ) -> TokenPair:
+    """Tokens for a new login (no `family_id`: authenticated now) or the next link of one."""
+    if family_id is None and auth_time is None:
+        auth_time = utcnow()
     await identity.ensure_keys()
-    access, expires_in = identity.tokens.issue(user_id, tenant_id, amr=amr)
+    access, expires_in = identity.tokens.issue(user_id, tenant_id, amr=amr, auth_time=auth_time)
     refresh = new_refresh_token()
     session.add(
         RefreshToken(
@@ -68,6 +73,7 @@ async def issue_pair(
             user_id=user_id,
             family_id=family_id or new_id(),
             amr=amr,
+            auth_time=auth_time,
             token_hash=identity.runtime.hasher.digest(refresh),
             expires_at=utcnow() + REFRESH_TTL,
         )
@@ -203,7 +209,7 @@ async def refresh(identity: IdentityContext, session: AsyncSession, token: str) 
     if cast(CursorResult[Any], claimed).rowcount != 1:
         raise Unauthenticated("The refresh token was already used.")
     return await issue_pair(
-        identity, session, row.user_id, row.tenant_id, list(row.amr), row.family_id
+        identity, session, row.user_id, row.tenant_id, list(row.amr), row.family_id, row.auth_time
     )
 
 

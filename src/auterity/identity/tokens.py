@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -30,6 +30,9 @@ class AccessClaims:
     amr: tuple[str, ...]
     issued_at: int
     purpose: str  # "access", or "mfa" for a login challenge awaiting its second factor
+    # When the user last proved who they are (OIDC `auth_time`): the login, not the refresh
+    # that minted this token. None for tokens of sessions older than the claim.
+    auth_time: int | None = None
 
 
 class TokenService:
@@ -44,6 +47,7 @@ class TokenService:
         *,
         amr: list[str],
         purpose: str = "access",
+        auth_time: datetime | None = None,
         extra: dict[str, Any] | None = None,
     ) -> tuple[str, int]:
         """A signed token and its lifetime in seconds."""
@@ -62,6 +66,8 @@ class TokenService:
             "typ": purpose,
             **(extra or {}),
         }
+        if auth_time is not None:
+            claims["auth_time"] = int(auth_time.timestamp())
         return self.keyring.sign(claims), int(ttl.total_seconds())
 
     def kid_of(self, token: str) -> str:
@@ -113,6 +119,9 @@ class TokenService:
             raise Unauthenticated("The token has expired.")
         if not_before - LEEWAY_S > now:
             raise Unauthenticated("The token is not valid yet.")
+        auth_time = claims.get("auth_time")
+        if auth_time is not None and not isinstance(auth_time, int):
+            raise Unauthenticated("The token's auth_time is invalid.")
         try:
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
@@ -121,6 +130,7 @@ class TokenService:
                 amr=tuple(claims.get("amr") or ()),
                 issued_at=int(claims["iat"]),
                 purpose=purpose,
+                auth_time=auth_time,
             )
         except (ValueError, TypeError):
             raise Unauthenticated("The token's subject is invalid.") from None

@@ -96,3 +96,19 @@ def test_vault_backend_needs_its_address_and_token(monkeypatch: pytest.MonkeyPat
     settings = load_settings(_env_file=None)
     assert settings.vault_mount == "secret"
     assert "hvs.do-not-print" not in repr(settings)
+
+
+def test_rate_limit_and_header_settings_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTERITY_RATE_LIMIT_PER_IP", "0")
+    monkeypatch.setenv("AUTERITY_RATE_LIMIT_EXEMPT_PATHS", "/health, /metrics,/api/public")
+    monkeypatch.setenv("AUTERITY_CLIENT_CERT_HEADER", " X-Client-Cert-SHA256 ")
+    settings = load_settings(_env_file=None)
+    assert settings.rate_limit_per_ip == 0 and settings.rate_limit_per_key == 1800
+    assert settings.rate_limit_exempt_paths == ["/health", "/metrics", "/api/public"]
+    assert settings.client_cert_header == "x-client-cert-sha256"
+    monkeypatch.setenv("AUTERITY_RATE_LIMIT_PER_KEY", "-1")
+    with pytest.raises(SettingsError, match="AUTERITY_RATE_LIMIT_PER_KEY"):
+        load_settings(_env_file=None)
