@@ -10,6 +10,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.automatrix.models",
     "auterity.secrets.models",
     "auterity.identity.sso.models",
+    "auterity.identity.saml.models",
 )
 
 

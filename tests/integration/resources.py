@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.integration.identity.conftest import Account, add_member
+from tests.integration.identity.saml.idp import SigningIdp
 
 
 @dataclass
@@ -94,3 +95,27 @@ async def sso_provider(client: httpx.AsyncClient, owner: Account) -> Resource:
 EXEMPT["/api/auth/sso/{tenant_slug}/{provider_slug}/login"] = (
     "public: starts a sign-in for the tenant named in the path; no principal, no tenant data"
 )
+
+
+@resource("/api/auth/saml/providers/{name}")
+async def saml_provider(client: httpx.AsyncClient, owner: Account) -> Resource:
+    idp = SigningIdp.generate()
+    name = f"victim-{uuid.uuid4().hex[:8]}"
+    created = await client.post(
+        "/api/auth/saml/providers",
+        json={
+            "name": name,
+            "idp_entity_id": idp.entity_id,
+            "sso_url": "https://idp.example.test/sso",
+            "idp_x509_cert": idp.cert_pem,
+        },
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return Resource({"name": name}, {"PATCH": {"enabled": False}})
+
+
+for _saml_route in ("metadata", "login", "acs"):
+    EXEMPT[f"/api/auth/saml/{{tenant_slug}}/{{name}}/{_saml_route}"] = (
+        "public: the SAML endpoint an IdP or browser reaches for the tenant named in the path"
+    )

@@ -295,6 +295,7 @@ async def jwks(identity: IdentityDep) -> dict[str, Any]:
 
 def _all_routers() -> tuple[APIRouter, ...]:
     from auterity.identity import api_admin
+    from auterity.identity.saml import api as saml_api
     from auterity.identity.sso import api as sso_api
 
     return (
@@ -307,6 +308,8 @@ def _all_routers() -> tuple[APIRouter, ...]:
         api_admin.audit_log,
         api_admin.tenant,
         *sso_api.routers,
+        saml_api.admin,
+        saml_api.public,
     )
 
 
