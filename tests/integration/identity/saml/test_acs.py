@@ -168,6 +168,20 @@ async def test_unsigned_assertion_is_refused(
     await assert_refused(client, owner, answer, 401, "invalid_signature", ALICE)
 
 
+async def test_signed_response_around_an_unsigned_assertion_is_refused(
+    client: httpx.AsyncClient, owner: Account, provider: Provider, idp: SigningIdp
+) -> None:
+    """Policy: the assertion itself must be signed; a signed envelope alone is not enough."""
+    envelope_signed = idp.sign(signed(idp, provider, sign=False))
+    assert len(re.findall(r"<ds:Signature[ >]", envelope_signed)) == 1
+    assert envelope_signed.index("<ds:Signature") < envelope_signed.index("<saml:Assertion")
+
+    answer = await post_acs(client, provider, envelope_signed)
+
+    event = await assert_refused(client, owner, answer, 401, "invalid_signature", ALICE)
+    assert "Assertion of the Response is not signed" in event["details"]["message"]
+
+
 async def test_signature_wrapping_is_refused(
     client: httpx.AsyncClient, owner: Account, provider: Provider, idp: SigningIdp
 ) -> None:
