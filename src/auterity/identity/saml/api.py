@@ -39,6 +39,11 @@ def _base_url(request: Request, settings: Settings) -> str:
     return settings.public_url or str(request.base_url)
 
 
+def _allow_loopback_http(settings: Settings) -> bool:
+    """An IdP on the developer's machine may use http; never in production."""
+    return settings.environment != "production"
+
+
 async def _out(
     session: TenantSession, request: Request, settings: Settings, provider: SamlProvider
 ) -> SamlProviderOut:
@@ -69,7 +74,11 @@ async def create_provider(
 ) -> SamlProviderOut:
     """Trust an identity provider; give it the returned `sp_entity_id` and `acs_url`."""
     provider = await providers.create_provider(
-        session, principal.tenant_id, principal.role, body.model_dump()
+        session,
+        principal.tenant_id,
+        principal.role,
+        body.model_dump(),
+        allow_loopback_http=_allow_loopback_http(settings),
     )
     audit.record(
         session, "saml_provider.created", **principal.audit_actor(), target_type="saml_provider",
@@ -109,7 +118,11 @@ async def update_provider(
     """Change the fields given; the name, and so every SAML URL, stays."""
     provider = await providers.get_provider(session, name)
     changes = await providers.update_provider(
-        session, provider, principal.role, body.model_dump(exclude_unset=True)
+        session,
+        provider,
+        principal.role,
+        body.model_dump(exclude_unset=True),
+        allow_loopback_http=_allow_loopback_http(settings),
     )
     audit.record(
         session, "saml_provider.updated", **principal.audit_actor(), target_type="saml_provider",

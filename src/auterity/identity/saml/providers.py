@@ -19,6 +19,7 @@ from auterity.identity.models import Role, Tenant
 from auterity.identity.permissions import BUILTIN_ROLES
 from auterity.identity.saml import protocol
 from auterity.identity.saml.models import SamlProvider
+from auterity.identity.sso.discovery import url_problem
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _NOT_NULL = (
@@ -70,11 +71,16 @@ async def _check_roles(
 ) -> None:
     """Every role the IdP may hand out exists here, and the admin may grant it."""
     custom = set((await session.execute(select(Role.name))).scalars())
-    errors = [
-        FieldError(pointer, f"unknown role {role!r}", hint=f"built-in: {', '.join(BUILTIN_ROLES)}")
-        for pointer, role in wanted.items()
-        if role is not None and role not in BUILTIN_ROLES and role not in custom
-    ]
+    grantable = ", ".join(role for role in BUILTIN_ROLES if role != "owner")
+    errors = []
+    for pointer, role in wanted.items():
+        if role == "owner":
+            # As for OIDC: an IdP group must not be able to mint owners.
+            errors.append(FieldError(pointer, "SAML cannot make owners", hint="use admin at most"))
+        elif role is not None and role not in BUILTIN_ROLES and role not in custom:
+            errors.append(
+                FieldError(pointer, f"unknown role {role!r}", hint=f"built-in: {grantable}")
+            )
     if errors:
         raise ValidationFailed("The role mapping names unknown roles.", errors=errors)
     for role in wanted.values():
@@ -87,8 +93,18 @@ def _escape(key: str) -> str:
 
 
 async def _normalise(
-    session: AsyncSession, actor_role: str | None, changes: dict[str, Any]
+    session: AsyncSession,
+    actor_role: str | None,
+    changes: dict[str, Any],
+    allow_loopback_http: bool,
 ) -> dict[str, Any]:
+    if changes.get("sso_url") is not None:
+        # The browser takes the person's IdP password there: plain http only on loopback.
+        problem = url_problem(changes["sso_url"], allow_loopback_http=allow_loopback_http)
+        if problem:
+            raise ValidationFailed(
+                f"The SSO URL {problem}.", errors=[FieldError("/sso_url", problem)]
+            )
     if "idp_x509_cert" in changes:
         changes["idp_x509_cert"] = certificate_pem(changes["idp_x509_cert"])
     if changes.get("allowed_email_domains") is not None:
@@ -140,9 +156,14 @@ async def get_provider(session: AsyncSession, name: str) -> SamlProvider:
 
 
 async def create_provider(
-    session: AsyncSession, tenant_id: uuid.UUID, actor_role: str | None, values: dict[str, Any]
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor_role: str | None,
+    values: dict[str, Any],
+    *,
+    allow_loopback_http: bool,
 ) -> SamlProvider:
-    values = await _normalise(session, actor_role, values)
+    values = await _normalise(session, actor_role, values, allow_loopback_http)
     taken = await session.execute(
         select(SamlProvider.id).where(SamlProvider.name == values["name"])
     )
@@ -156,7 +177,12 @@ async def create_provider(
 
 
 async def update_provider(
-    session: AsyncSession, provider: SamlProvider, actor_role: str | None, changes: dict[str, Any]
+    session: AsyncSession,
+    provider: SamlProvider,
+    actor_role: str | None,
+    changes: dict[str, Any],
+    *,
+    allow_loopback_http: bool,
 ) -> dict[str, Any]:
     """Apply `changes` (only the fields given); returns what was applied."""
     cleared = [key for key in _NOT_NULL if key in changes and changes[key] is None]
@@ -165,7 +191,7 @@ async def update_provider(
             "These fields cannot be null.",
             errors=[FieldError(f"/{key}", "cannot be null") for key in cleared],
         )
-    changes = await _normalise(session, actor_role, changes)
+    changes = await _normalise(session, actor_role, changes, allow_loopback_http)
     for key, value in changes.items():
         setattr(provider, key, value)
     check_against_library(provider)

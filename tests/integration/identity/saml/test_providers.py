@@ -85,6 +85,9 @@ async def test_invalid_settings_are_refused_with_pointers(
         ({"default_role": "ghost"}, "/default_role"),
         ({"allowed_email_domains": ["not a domain"]}, "/allowed_email_domains"),
         ({"sso_url": "ftp://idp.example.test"}, "/sso_url"),
+        ({"sso_url": "http://idp.example.test/sso"}, "/sso_url"),
+        ({"role_mapping": {"admins": "owner"}}, "/role_mapping/admins"),
+        ({"default_role": "owner"}, "/default_role"),
         ({"name": "Has Spaces"}, "/name"),
     ]
     for change, pointer in cases:
