@@ -11,6 +11,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.secrets.models",
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",
+    "auterity.identity.saml.models",
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.integration.identity.conftest import Account, add_member
+from tests.integration.identity.saml.idp import SigningIdp
 
 
 @dataclass
@@ -142,6 +143,8 @@ async def run(client: httpx.AsyncClient, owner: Account) -> Resource:
         f"/api/workflows/{workflow_id}/runs", json={}, headers=owner.headers
     )
     return Resource({"run_id": started.json()["id"]})
+
+
 @resource("/api/auth/policies/{policy_id}")
 async def access_policy(client: httpx.AsyncClient, owner: Account) -> Resource:
     created = await client.post(
@@ -155,3 +158,27 @@ async def access_policy(client: httpx.AsyncClient, owner: Account) -> Resource:
     )
     assert created.status_code == 201, created.text
     return Resource({"policy_id": created.json()["id"]}, {"PATCH": {"enabled": False}})
+
+
+@resource("/api/auth/saml/providers/{name}")
+async def saml_provider(client: httpx.AsyncClient, owner: Account) -> Resource:
+    idp = SigningIdp.generate()
+    name = f"victim-{uuid.uuid4().hex[:8]}"
+    created = await client.post(
+        "/api/auth/saml/providers",
+        json={
+            "name": name,
+            "idp_entity_id": idp.entity_id,
+            "sso_url": "https://idp.example.test/sso",
+            "idp_x509_cert": idp.cert_pem,
+        },
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return Resource({"name": name}, {"PATCH": {"enabled": False}})
+
+
+for _saml_route in ("metadata", "login", "acs"):
+    EXEMPT[f"/api/auth/saml/{{tenant_slug}}/{{name}}/{_saml_route}"] = (
+        "public: the SAML endpoint an IdP or browser reaches for the tenant named in the path"
+    )

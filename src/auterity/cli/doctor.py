@@ -71,6 +71,18 @@ def _tool(name: str, *candidates: str, purpose: str) -> Check:
     return Check(name, False, f"not found ({purpose})", required=False)
 
 
+def _saml() -> Check:
+    """SAML needs xmlsec, which refuses to load beside an lxml built on another libxml2."""
+    try:
+        import xmlsec
+    except Exception as exc:
+        return Check("saml", False, f"xmlsec does not load: {exc} (reinstall lxml and xmlsec)")
+    from importlib.metadata import version
+
+    libxml2 = ".".join(map(str, xmlsec.get_libxml_version()))
+    return Check("saml", True, f"xmlsec {version('xmlsec')} on libxml2 {libxml2}")
+
+
 def collect_checks() -> list[Check]:
     try:
         settings = get_settings()
@@ -84,6 +96,7 @@ def collect_checks() -> list[Check]:
         return list(await asyncio.gather(_database(settings), _redis(settings)))
 
     checks.extend(asyncio.run(_gather()))
+    checks.append(_saml())
     checks.append(_tool("chromium", "chromium", "chromium-browser", purpose="browser actions"))
     checks.append(_tool("bubblewrap", "bwrap", purpose="sandboxed code steps"))
     return checks

@@ -296,6 +296,7 @@ async def jwks(identity: IdentityDep) -> dict[str, Any]:
 def _all_routers() -> tuple[APIRouter, ...]:
     from auterity.identity import api_admin
     from auterity.identity.policies import api as policies_api
+    from auterity.identity.saml import api as saml_api
     from auterity.identity.sso import api as sso_api
 
     return (
@@ -309,6 +310,8 @@ def _all_routers() -> tuple[APIRouter, ...]:
         api_admin.tenant,
         *sso_api.routers,
         policies_api.router,
+        saml_api.admin,
+        saml_api.public,
     )
 
 
