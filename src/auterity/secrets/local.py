@@ -9,20 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text, update
 
 from auterity.core.clock import utcnow
 from auterity.core.crypto import Sealer
 from auterity.core.database import Database
-from auterity.core.errors import Conflict
 from auterity.core.tenancy import bind_tenant
 from auterity.secrets.backend import RevealedSecret, SecretInfo, not_found
 from auterity.secrets.models import SecretVersion
-
-# Two writers of one name may both pick the same next version; the unique key refuses one,
-# which then retries. On SQLite writers are serialised anyway (BEGIN IMMEDIATE).
-PUT_ATTEMPTS = 5
 
 
 class LocalSecretBackend:
@@ -38,30 +32,32 @@ class LocalSecretBackend:
         self, tenant_id: uuid.UUID, name: str, value: str, *, actor: str | None = None
     ) -> int:
         sealed = self._sealer.seal(value)
-        for _ in range(PUT_ATTEMPTS):
-            try:
-                async with self._db.session() as session:
-                    bind_tenant(session, tenant_id)
-                    # Deleted versions count too: a number is never reused for another value.
-                    latest = await session.scalar(
-                        select(func.max(SecretVersion.version)).where(
-                            SecretVersion.tenant_id == tenant_id, SecretVersion.name == name
-                        )
-                    )
-                    version = (latest or 0) + 1
-                    session.add(
-                        SecretVersion(
-                            tenant_id=tenant_id,
-                            name=name,
-                            version=version,
-                            value_sealed=sealed,
-                            created_by=actor,
-                        )
-                    )
-                return version
-            except IntegrityError:
-                continue
-        raise Conflict(f"Secret {name!r} is being written concurrently; try again.")
+        async with self._db.session() as session:
+            bind_tenant(session, tenant_id)
+            if not self._db.is_sqlite:
+                # Serialise writers of one name so each gets the next number; on SQLite the
+                # write transaction (BEGIN IMMEDIATE) already does.
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"secret:{tenant_id}:{name}"},
+                )
+            # Deleted versions count too: a number is never reused for another value.
+            latest = await session.scalar(
+                select(func.max(SecretVersion.version)).where(
+                    SecretVersion.tenant_id == tenant_id, SecretVersion.name == name
+                )
+            )
+            version = (latest or 0) + 1
+            session.add(
+                SecretVersion(
+                    tenant_id=tenant_id,
+                    name=name,
+                    version=version,
+                    value_sealed=sealed,
+                    created_by=actor,
+                )
+            )
+        return version
 
     async def get(
         self, tenant_id: uuid.UUID, name: str, version: int | None = None
