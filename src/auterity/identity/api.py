@@ -206,6 +206,9 @@ async def _current_user(principal: Principal, session: SessionDep) -> User:
     if principal.user_id is None:
         raise PermissionDenied("Only a user (not an API key) can manage MFA.")
     user = (await session.execute(select(User).where(User.id == principal.user_id))).scalar_one()
+    if user.password_hash is not None and not {"pwd", "mfa"} & set(principal.amr):
+        # MFA is account-wide; a tenant's identity provider vouches only within that tenant.
+        raise PermissionDenied("Log in with your password to change multi-factor authentication.")
     return user
 
 

@@ -1,7 +1,8 @@
 """Who a signed-in person becomes here: email checks, role mapping and just-in-time accounts.
 
 A person is found by the provider's subject first (a linked identity), then by email (an
-existing Auterity user joins), and otherwise created without a password (SSO only).
+existing Auterity user must already be a member, or be invited), and otherwise created
+without a password (SSO only).
 Their role in the tenant follows the provider's claims when the provider syncs roles; an
 owner's role is never changed by a claim, and no mapping can make someone an owner.
 """
@@ -137,6 +138,10 @@ async def provision(
     previous_role = membership.role if membership else None
     if membership is None:
         if not provider.jit_provisioning:
+            raise _not_provisioned()
+        if not user_created and identity is None:
+            # The tenant's admin controls this IdP: letting it vouch for an account that exists
+            # outside the tenant would let any tenant take over any user. Invite them instead.
             raise _not_provisioned()
         if mapped is None:
             raise _no_role()

@@ -112,21 +112,33 @@ async def test_group_mapping_and_default_role(
     assert roles == {"bob": "editor", "carol": "viewer"}
 
 
-async def test_existing_user_joins_the_tenant_by_email(
+async def test_existing_user_of_another_tenant_is_not_taken_over(
     client: httpx.AsyncClient, dance: Dance, owner: Account, oidc_server: OidcServer, db: Database
 ) -> None:
+    """A tenant's IdP cannot vouch for an account that lives outside the tenant."""
     dave = await signup(client, "Dave's own", "dave@example.com")
     provider = await add_provider(client, owner, oidc_server)
 
-    response = await dance.login(provider["login_url"], "dave")
+    refused = await dance.login(provider["login_url"], "dave")
+    assert "invite you" in assert_refused(refused, 403)["detail"]
+    assert (await sso_audit(db))[-1].details["reason"] == "not_provisioned"
 
+    # Once invited (and accepted with his own credentials), the same SSO login works.
+    invited = await client.post(
+        "/api/auth/invitations", json={"email": dave.email, "role": "viewer"}, headers=owner.headers
+    )
+    await client.post("/api/auth/invitations/accept", json={"token": invited.json()["token"]})
+    response = await dance.login(provider["login_url"], "dave")
     assert response.status_code == 200, response.text
     profile = await me(client, response.json()["access_token"])
-    assert profile["id"] == dave.user_id
-    assert profile["tenant_id"] == owner.tenant_id and profile["role"] == "editor"
-    assert {t["tenant"]["id"] for t in profile["tenants"]} == {owner.tenant_id, dave.tenant_id}
+    assert profile["id"] == dave.user_id and profile["tenant_id"] == owner.tenant_id
     assert await count_users(db, "dave@example.com") == 1
-    assert (await sso_audit(db))[-1].details["joined"] is True
+    # An SSO session cannot change the account-wide MFA settings of a password account.
+    enrol = await client.post(
+        "/api/auth/mfa/enrol",
+        headers={"Authorization": f"Bearer {response.json()['access_token']}"},
+    )
+    assert enrol.status_code == 403
 
 
 async def test_unknown_state_is_refused_and_audited(
