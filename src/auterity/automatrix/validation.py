@@ -118,8 +118,8 @@ def validate(raw: Any, registry: ActionRegistry) -> Report:
         # Some steps did not parse: check the ones that did, without the whole-graph checks.
         _check_steps(spec, report, registry, whole=False, offsets=_offsets(steps, parsed))
         return report
-    report.spec = spec
     _check_steps(spec, report, registry)
+    report.spec = spec if report.valid else None
     return report
 
 
