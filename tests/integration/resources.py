@@ -182,3 +182,16 @@ for _saml_route in ("metadata", "login", "acs"):
     EXEMPT[f"/api/auth/saml/{{tenant_slug}}/{{name}}/{_saml_route}"] = (
         "public: the SAML endpoint an IdP or browser reaches for the tenant named in the path"
     )
+
+
+@resource("/api/runs/{run_id}/steps/{step_id}/approve", "/api/runs/{run_id}/steps/{step_id}/reject")
+async def approval_step(client: httpx.AsyncClient, owner: Account) -> Resource:
+    spec = {
+        "name": f"victim-approval-{uuid.uuid4().hex[:6]}",
+        "steps": [{"id": "ask", "uses": "approval", "with": {"message": "ok?"}}],
+    }
+    created = await client.post("/api/workflows", json=spec, headers=owner.headers)
+    started = await client.post(
+        f"/api/workflows/{created.json()['id']}/runs", json={}, headers=owner.headers
+    )
+    return Resource({"run_id": started.json()["id"], "step_id": "ask"}, {"POST": {}})

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 from sqlalchemy import select, update
 
-from auterity.automatrix import service
+from auterity.automatrix import approvals, service
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.documents import parse_document
 from auterity.automatrix.engine import Engine
@@ -31,6 +32,7 @@ from auterity.automatrix.schemas import (
 from auterity.automatrix.spec import spec_json_schema
 from auterity.automatrix.validation import validate
 from auterity.core.errors import BadRequest, Conflict, NotFound, PreconditionRequired
+from auterity.core.schemas import StrictModel
 from auterity.identity.deps import TenantSession, require
 from auterity.identity.permissions import Permission
 from auterity.identity.principal import Principal
@@ -283,6 +285,63 @@ async def cancel_run(
     await session.commit()
     _engine(request).wake(run_id)
     return RunOut.model_validate(run)
+
+
+class Decision(StrictModel):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+async def _decide(
+    request: Request,
+    run_id: uuid.UUID,
+    step_id: str,
+    principal: Principal,
+    session: TenantSession,
+    approve: bool,
+    body: Decision,
+) -> StepOut:
+    step = await approvals.decide(
+        session, run_id, step_id, principal, approve=approve, comment=body.comment
+    )
+    await session.commit()
+    _engine(request).wake(run_id)
+    return StepOut(
+        id=step.step_id,
+        status=step.status,
+        attempt=step.attempt,
+        input=step.input,
+        output=step.output,
+        error=step.error,
+        logs=step.logs or [],
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+    )
+
+
+@runs.post("/{run_id}/steps/{step_id}/approve", response_model=StepOut)
+async def approve_step(
+    run_id: uuid.UUID,
+    step_id: str,
+    body: Decision,
+    request: Request,
+    principal: Runner,
+    session: TenantSession,
+) -> StepOut:
+    """Approve a waiting `approval` step; the run continues."""
+    return await _decide(request, run_id, step_id, principal, session, True, body)
+
+
+@runs.post("/{run_id}/steps/{step_id}/reject", response_model=StepOut)
+async def reject_step(
+    run_id: uuid.UUID,
+    step_id: str,
+    body: Decision,
+    request: Request,
+    principal: Runner,
+    session: TenantSession,
+) -> StepOut:
+    """Reject a waiting `approval` step; it fails (the run too, unless on_error says otherwise)."""
+    return await _decide(request, run_id, step_id, principal, session, False, body)
 
 
 @runs.get("/{run_id}/events", response_class=StreamingResponse)

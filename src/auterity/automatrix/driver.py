@@ -132,12 +132,14 @@ class RunDriver:
             while True:
                 if await self._stop_requested():
                     return
+                await self._refresh_waiting()
                 failure = self._terminal_failure()
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
                     return
                 if not failure:
                     await self._start_ready_steps()
+                    await self._update_run_status()
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
                     await self._complete()
                     return
@@ -222,9 +224,18 @@ class RunDriver:
         for step in self.spec.steps:
             state = self.states[step.id]
             if state.status == "waiting" and state.due_at is not None and state.due_at <= now:
-                await self._transition(
-                    state, "succeeded", output=state.output, event="step.succeeded"
-                )
+                if state.error:
+                    await self._transition(
+                        state, "failed", error=state.error, event="step.failed", only_if="waiting"
+                    )
+                else:
+                    await self._transition(
+                        state,
+                        "succeeded",
+                        output=state.output,
+                        event="step.succeeded",
+                        only_if="waiting",
+                    )
                 continue
             if state.status != "pending" or (state.due_at is not None and state.due_at > now):
                 continue
@@ -362,6 +373,7 @@ class RunDriver:
                 state,
                 "waiting",
                 output=outcome.output,
+                error=outcome.timeout_error,
                 due_at=outcome.resume_at,
                 params=outcome.params,
                 logs=outcome.logs,
@@ -391,8 +403,15 @@ class RunDriver:
     # -- persistence --------------------------------------------------------------------------
 
     async def _transition(
-        self, state: StepState, status: str, *, event: str, **fields: Any
-    ) -> None:
+        self,
+        state: StepState,
+        status: str,
+        *,
+        event: str,
+        only_if: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Persist a step's new status with its event; `only_if` makes it conditional."""
         now = utcnow()
         values: dict[str, Any] = {"status": status}
         for name in ("output", "error", "due_at", "attempt", "logs"):
@@ -405,9 +424,15 @@ class RunDriver:
         if status in FINISHED_STEP:
             values["finished_at"] = now
         async with self.db.session() as session:
-            await session.execute(
-                update(StepRun).where(StepRun.id == state.row_id).values(**values)
-            )
+            query = update(StepRun).where(StepRun.id == state.row_id)
+            if only_if is not None:
+                query = query.where(StepRun.status == only_if)
+            result = await session.execute(query.values(**values))
+            if only_if is not None and getattr(result, "rowcount", 1) != 1:
+                # Someone else (an approval) settled it first; pick up their result.
+                await session.rollback()
+                await self._refresh_waiting()
+                return False
             data: dict[str, Any] = {
                 "step": state.step_id,
                 "status": status,
@@ -423,6 +448,34 @@ class RunDriver:
             if name in values:
                 setattr(state, name, values[name])
         self.engine.hub.notify(self.run_id)
+        return True
+
+    async def _update_run_status(self) -> None:
+        """`waiting` while only durable waits remain (timers, approvals), else `running`."""
+        idle = not self.tasks and any(s.status == "waiting" for s in self.states.values())
+        desired = "waiting" if idle else "running"
+        if desired == self.run.status:
+            return
+        async with self.db.session() as session:
+            await session.execute(update(Run).where(Run.id == self.run_id).values(status=desired))
+            await record_event(session, self.run, f"run.{desired}", {})
+        self.run.status = desired
+        self.engine.hub.notify(self.run_id)
+
+    async def _refresh_waiting(self) -> None:
+        """Waiting steps can be settled from outside (approve/reject): reload them."""
+        waiting = {s.row_id: s for s in self.states.values() if s.status == "waiting"}
+        if not waiting:
+            return
+        async with self.db.session(readonly=True) as session:
+            rows = await session.execute(
+                select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
+                    StepRun.id.in_(list(waiting))
+                )
+            )
+            for row_id, status, output, error in rows.tuples():
+                state = waiting[row_id]
+                state.status, state.output, state.error = status, output, error
 
     async def _complete(self) -> None:
         try:

@@ -26,6 +26,7 @@ class Outcome:
     logs: list[str] = field(default_factory=list)
     resume_at: datetime | None = None
     kind: str | None = None
+    timeout_error: dict[str, Any] | None = None
 
 
 async def run_attempt(
@@ -87,6 +88,7 @@ async def run_attempt(
             params=shown,
             logs=action_context.logs,
             resume_at=result.resume_at,
+            timeout_error=result.timeout_error,
         )
     output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
     return Outcome(

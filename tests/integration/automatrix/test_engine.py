@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel
 
 from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
-from tests.integration.automatrix.conftest import save, save_and_run, steps_by_id
+from tests.integration.automatrix.conftest import run, save, save_and_run, steps_by_id
 from tests.integration.identity.conftest import Account
 
 DIAMOND = """
@@ -259,3 +259,92 @@ async def test_cancel_mid_run(client: httpx.AsyncClient, owner: Account) -> None
     assert body["steps"][0]["status"] == "cancelled"
     again = await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
     assert again.status_code == 409
+
+
+APPROVAL = """
+name: expense
+steps:
+  - {id: ask, uses: approval, with: {message: "Pay 500?", approvers: [editor], timeout: 30}}
+  - {id: pay, uses: transform, needs: [ask], with: {value: "{{ steps.ask.output.decided_by }}"}}
+outputs: {paid_by_approval_of: "{{ steps.pay.output.value }}"}
+"""
+
+
+async def _wait_for_status(
+    client: httpx.AsyncClient, owner: Account, run_id: str, status: str
+) -> dict:  # type: ignore[type-arg]
+    for _ in range(100):
+        body = (await client.get(f"/api/runs/{run_id}", headers=owner.headers)).json()
+        if body["status"] == status:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run never became {status}: {body}")
+
+
+async def test_approval_waits_then_continues(client: httpx.AsyncClient, owner: Account) -> None:
+    import uuid
+
+    from tests.integration.identity.conftest import add_member
+
+    editor = await add_member(client, owner, "editor")
+    viewer = await add_member(client, owner, "viewer")
+    workflow = await save(client, owner, APPROVAL)
+    started = (
+        await client.post(f"/api/workflows/{workflow['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    waiting = await _wait_for_status(client, owner, started["id"], "waiting")
+    assert steps_by_id(waiting)["ask"]["status"] == "waiting"
+    url = f"/api/runs/{started['id']}/steps/ask"
+    assert (
+        await client.post(f"{url}/approve", json={}, headers=owner.headers)
+    ).status_code == 403  # not listed
+    assert (await client.post(f"{url}/approve", json={}, headers=viewer.headers)).status_code == 403
+    assert (
+        await client.post(
+            f"/api/runs/{started['id']}/steps/pay/approve", json={}, headers=editor.headers
+        )
+    ).status_code in (404, 409)
+    decided = await client.post(f"{url}/approve", json={"comment": "ok"}, headers=editor.headers)
+    assert decided.status_code == 200 and decided.json()["status"] == "succeeded"
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "succeeded"
+    final = (await client.get(f"/api/runs/{started['id']}", headers=owner.headers)).json()
+    assert final["outputs"] == {"paid_by_approval_of": editor.email}
+    again = await client.post(f"{url}/reject", json={}, headers=editor.headers)
+    assert again.status_code == 409
+    audit = (
+        await client.get(
+            "/api/audit", params={"action": "workflow.approval"}, headers=owner.headers
+        )
+    ).json()
+    assert audit["items"][0]["outcome"] == "approved"
+
+
+async def test_rejection_and_timeout_fail_the_step(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    import uuid
+
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    workflow = await save(client, owner, APPROVAL.replace("approvers: [editor], ", ""))
+    started = (
+        await client.post(f"/api/workflows/{workflow['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    await _wait_for_status(client, owner, started["id"], "waiting")
+    await client.post(
+        f"/api/runs/{started['id']}/steps/ask/reject",
+        json={"comment": "too much"},
+        headers=owner.headers,
+    )
+    assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "failed"
+    body = (await client.get(f"/api/runs/{started['id']}", headers=owner.headers)).json()
+    assert "too much" in steps_by_id(body)["ask"]["error"]["message"]
+
+    quick = await save(
+        client,
+        owner,
+        APPROVAL.replace("name: expense", "name: quick").replace("timeout: 30", "timeout: 0.3"),
+    )
+    timed = await run(client, owner, quick["id"])
+    assert timed["status"] == "failed"
+    assert steps_by_id(timed)["ask"]["error"]["kind"] == "rejected"

@@ -44,6 +44,9 @@ class Suspend:
 
     resume_at: datetime
     output: dict[str, Any] = field(default_factory=dict)
+    # When set, reaching `resume_at` fails the step with this error instead of succeeding
+    # (an approval nobody gave in time). An outside decision can end the wait earlier.
+    timeout_error: dict[str, Any] | None = None
 
 
 @dataclass
