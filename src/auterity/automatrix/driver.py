@@ -334,6 +334,8 @@ class RunDriver:
             attempt=state.attempt,
             idempotency_key=key,
             item=item,
+            workflows=self.engine.calls,
+            depth=self.run.depth,
         )
 
     async def _run_items(

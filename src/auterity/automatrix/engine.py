@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import CursorResult, or_, select, update
 
 from auterity.automatrix.actions.registry import ActionRegistry
+from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import RunDriver
 from auterity.automatrix.events import EventHub
@@ -52,6 +53,7 @@ class Engine:
         self.poll_interval = poll_interval
         self.step_slots = asyncio.Semaphore(max_concurrent_steps)
         self.hub = EventHub()
+        self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None

@@ -80,6 +80,9 @@ class Run(TenantScoped, IdMixin, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Sub-workflows (workflow.call): the calling run, and how deep the call chain is.
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column()
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StepRun(TenantScoped, IdMixin, Base):

@@ -348,3 +348,87 @@ async def test_rejection_and_timeout_fail_the_step(
     timed = await run(client, owner, quick["id"])
     assert timed["status"] == "failed"
     assert steps_by_id(timed)["ask"]["error"]["kind"] == "rejected"
+
+
+async def test_sub_workflows(client: httpx.AsyncClient, owner: Account) -> None:
+    await save(
+        client,
+        owner,
+        """
+name: child
+inputs: {type: object, properties: {n: {type: integer}}, required: [n]}
+steps:
+  - {id: double, uses: transform, with: {value: "{{ inputs.n * 2 }}"}}
+outputs: {doubled: "{{ steps.double.output.value }}"}
+""",
+    )
+    body = await save_and_run(
+        client,
+        owner,
+        """
+name: parent
+steps:
+  - {id: call, uses: workflow.call, with: {workflow: child, inputs: {n: 21}}}
+  - {id: bad_call, uses: workflow.call, with: {workflow: child, inputs: {}}, on_error: continue}
+  - {id: missing, uses: workflow.call, with: {workflow: nope}, on_error: continue}
+outputs: {answer: "{{ steps.call.output.outputs.doubled }}"}
+""",
+    )
+    assert body["status"] == "succeeded", body
+    assert body["outputs"] == {"answer": 42}
+    steps = steps_by_id(body)
+    child = (
+        await client.get(f"/api/runs/{steps['call']['output']['run_id']}", headers=owner.headers)
+    ).json()
+    assert child["status"] == "succeeded" and child["outputs"] == {"doubled": 42}
+    assert "/inputs" in str(steps["bad_call"]["error"]) and steps["bad_call"]["status"] == "failed"
+    assert "no workflow 'nope'" in steps["missing"]["error"]["message"]
+
+
+async def test_recursive_sub_workflows_stop_at_the_depth_limit(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    body = await save_and_run(
+        client,
+        owner,
+        """
+name: forever
+steps:
+  - {id: again, uses: workflow.call, with: {workflow: forever}}
+""",
+        timeout=60,
+    )
+    assert body["status"] == "failed"
+    assert "sub-workflow" in body["error"]["message"]
+
+
+async def test_cancelling_a_parent_cancels_its_child(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    import uuid
+
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    await save(
+        client, owner, "name: sleeper\nsteps:\n  - {id: nap, uses: delay, with: {seconds: 60}}\n"
+    )
+    parent = await save(
+        client,
+        owner,
+        "name: caller\nsteps:\n  - {id: call, uses: workflow.call, with: {workflow: sleeper}}\n",
+    )
+    started = (
+        await client.post(f"/api/workflows/{parent['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    child_id = None
+    for _ in range(100):
+        runs = (
+            await client.get("/api/runs", params={"status": "waiting"}, headers=owner.headers)
+        ).json()["items"]
+        child_id = next((r["id"] for r in runs if r["id"] != started["id"]), None)
+        if child_id:
+            break
+        await asyncio.sleep(0.05)
+    assert child_id, "the child run never started waiting"
+    await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
+    assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "cancelled"
+    assert await engine.wait_for(uuid.UUID(child_id), 10) == "cancelled"

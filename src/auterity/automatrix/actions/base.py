@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,6 +49,18 @@ class Suspend:
     timeout_error: dict[str, Any] | None = None
 
 
+class WorkflowCalls(Protocol):
+    """What `workflow.call` needs from the engine (filled in by the engine, not imported)."""
+
+    async def start(
+        self, ctx: ActionContext, workflow: str, inputs: dict[str, Any], version: int | None
+    ) -> uuid.UUID: ...
+
+    async def wait(self, run_id: uuid.UUID) -> tuple[str, Any, dict[str, Any] | None]: ...
+
+    async def cancel(self, run_id: uuid.UUID) -> None: ...
+
+
 @dataclass
 class ActionContext:
     """What a running step knows about itself; passed to every action."""
@@ -60,6 +72,8 @@ class ActionContext:
     idempotency_key: str
     item: Any = None
     logs: list[str] = field(default_factory=list)
+    workflows: WorkflowCalls | None = None
+    depth: int = 0
 
     def log(self, message: str) -> None:
         self.logs.append(message)
