@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +28,8 @@ class EngineWorkflowCalls:
         async with self.engine.db.session() as session:
             bind_tenant(session, ctx.tenant_id)
             conditions = [Workflow.name == workflow]
-            try:
+            with contextlib.suppress(ValueError):  # a name, not an id
                 conditions.append(Workflow.id == uuid.UUID(workflow))
-            except ValueError:
-                pass
             found = (
                 await session.execute(select(Workflow).where(or_(*conditions)))
             ).scalar_one_or_none()
