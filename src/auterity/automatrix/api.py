@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select, update
@@ -17,7 +17,7 @@ from auterity.automatrix import approvals, service
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.documents import parse_document
 from auterity.automatrix.engine import Engine
-from auterity.automatrix.events import events_after
+from auterity.automatrix.events import event_payload, follow_events
 from auterity.automatrix.models import FINISHED_RUN, Run, Workflow, WorkflowVersion
 from auterity.automatrix.schemas import (
     RunCreate,
@@ -31,9 +31,11 @@ from auterity.automatrix.schemas import (
 )
 from auterity.automatrix.spec import spec_json_schema
 from auterity.automatrix.validation import validate
-from auterity.core.errors import BadRequest, Conflict, NotFound, PreconditionRequired
+from auterity.core.errors import AuterityError, BadRequest, Conflict, NotFound, PreconditionRequired
+from auterity.core.problems import problem_response
 from auterity.core.schemas import StrictModel
-from auterity.identity.deps import TenantSession, require
+from auterity.core.tenancy import bind_tenant
+from auterity.identity.deps import TenantSession, require, resolve_principal
 from auterity.identity.permissions import Permission
 from auterity.identity.principal import Principal
 
@@ -364,37 +366,51 @@ async def run_events(
     db = request.app.state.runtime.db
 
     async def stream() -> AsyncIterator[bytes]:
-        seq = start
-        while True:
-            async with db.session(readonly=True) as reader:
-                batch = await events_after(reader, run_id, seq)
-                status = (
-                    await reader.execute(select(Run.status).where(Run.id == run_id))
-                ).scalar_one()
-            for event in batch:
-                seq = event.seq
-                payload = json.dumps(
-                    {
-                        "seq": event.seq,
-                        "type": event.type,
-                        "data": event.data,
-                        "at": event.created_at.isoformat(),
-                    }
-                )
-                yield f"id: {event.seq}\nevent: {event.type}\ndata: {payload}\n\n".encode()
-            if not batch and status in FINISHED_RUN:
-                return
-            if not batch:
+        async for event in follow_events(db, engine.hub, run_id, start):
+            if event is None:
                 if await request.is_disconnected():
                     return
-                await engine.hub.wait(run_id, 5.0)
                 yield b": keep-alive\n\n"
+                continue
+            payload = json.dumps(event_payload(event))
+            yield f"id: {event.seq}\nevent: {event.type}\ndata: {payload}\n\n".encode()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@runs.websocket("/{run_id}/ws")
+async def run_websocket(websocket: WebSocket, run_id: uuid.UUID, after: int = 0) -> None:
+    """The same events over a WebSocket. Authenticate with `Authorization: Bearer` or, from a
+    browser (which cannot set headers), `?access_token=`; resume with `?after=seq`."""
+    identity = websocket.app.state.identity
+    header = websocket.headers.get("authorization", "")
+    token = websocket.query_params.get("access_token")
+    if header.lower().startswith("bearer "):
+        token = header[7:]
+    try:
+        principal = await resolve_principal(websocket, token, identity)
+        principal.require(Permission.WORKFLOW_READ)
+        async with websocket.app.state.runtime.db.session(readonly=True) as session:
+            bind_tenant(session, principal.tenant_id)
+            await service.get_run(session, run_id)
+    except AuterityError as exc:
+        # Refuse the handshake with the same problem response an HTTP request would get.
+        await websocket.send_denial_response(problem_response(exc, websocket.url.path))
+        return
+    await websocket.accept()
+    engine = _engine(websocket)  # type: ignore[arg-type]
+    try:
+        async for event in follow_events(websocket.app.state.runtime.db, engine.hub, run_id, after):
+            if event is None:
+                continue
+            await websocket.send_json(event_payload(event))
+        await websocket.close(code=1000)
+    except WebSocketDisconnect:
+        return
 
 
 @catalog.get("/actions")

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auterity.automatrix.models import Run, RunEvent
+from auterity.automatrix.models import FINISHED_RUN, Run, RunEvent
+from auterity.core.database import Database
 
 
 class EventHub:
@@ -66,3 +68,31 @@ async def events_after(
         .limit(limit)
     )
     return list(rows.scalars())
+
+
+async def follow_events(
+    db: Database, hub: EventHub, run_id: uuid.UUID, after: int, keepalive: float = 5.0
+) -> AsyncIterator[RunEvent | None]:
+    """Stored events after `after`, then live ones until the run ends; None is a keep-alive."""
+    seq = after
+    while True:
+        async with db.session(readonly=True) as reader:
+            batch = await events_after(reader, run_id, seq)
+            status = (await reader.execute(select(Run.status).where(Run.id == run_id))).scalar_one()
+        for event in batch:
+            seq = event.seq
+            yield event
+        if not batch and status in FINISHED_RUN:
+            return
+        if not batch:
+            await hub.wait(run_id, keepalive)
+            yield None
+
+
+def event_payload(event: RunEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "data": event.data,
+        "at": event.created_at.isoformat(),
+    }

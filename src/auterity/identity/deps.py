@@ -9,6 +9,7 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from auterity.core.deps import get_runtime
 from auterity.core.errors import PermissionDenied, Unauthenticated
@@ -35,6 +36,13 @@ async def get_principal(
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
+    return await resolve_principal(request, token, identity)
+
+
+async def resolve_principal(
+    request: HTTPConnection, token: str | None, identity: IdentityContext
+) -> Principal:
+    """Authenticate and apply the tenant's policies; for HTTP requests and WebSockets alike."""
     if not token:
         token = request.headers.get("x-api-key")
     if not token:
@@ -51,7 +59,7 @@ async def get_principal(
     facts = identity.policies.facts(
         principal,
         path=path,
-        method=request.method,
+        method=request.scope.get("method", "GET"),
         ip=request.client.host if request.client else None,
         cert_header=request.headers.get(cert_header) if cert_header else None,
         step_up_exempt=path.startswith(MFA_ENROLMENT_PATHS),

@@ -175,3 +175,48 @@ async def test_run_listing_and_live_events(client: httpx.AsyncClient, owner: Acc
     assert [int(line[4:]) for line in resumed.text.splitlines() if line.startswith("id: ")] == ids[
         2:
     ]
+
+
+async def test_websocket_streams_events_and_refuses_strangers(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    import asyncio
+    import json
+    import socket
+
+    import uvicorn
+    import websockets
+
+    from tests.integration.identity.conftest import signup
+
+    app = client._transport.app  # type: ignore[attr-defined]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        workflow = await save(client, owner, {**SPEC, "name": "ws"})
+        done = await run(client, owner, workflow["id"], {"who": "Ada"})
+        url = f"ws://127.0.0.1:{port}/api/runs/{done['id']}/ws"
+        async with websockets.connect(url, additional_headers=owner.headers) as ws:
+            events = [json.loads(message) async for message in ws]
+        assert events[0]["seq"] == 1 and events[-1]["type"] == "run.succeeded"
+        async with websockets.connect(f"{url}?after=2&access_token={owner.access_token}") as ws:
+            resumed = [json.loads(message) async for message in ws]
+        assert [e["seq"] for e in resumed] == [e["seq"] for e in events[2:]]
+        stranger = await signup(client)
+        for headers, status in ((stranger.headers, 404), ({}, 401)):
+            try:
+                async with websockets.connect(url, additional_headers=headers):
+                    raise AssertionError("the handshake should have been refused")
+            except websockets.InvalidStatus as refused:
+                assert refused.response.status_code == status
+                assert json.loads(refused.response.body)["status"] == status
+    finally:
+        server.should_exit = True
+        await serving
