@@ -198,7 +198,7 @@ async def test_websocket_streams_events_and_refuses_strangers(
     )
     serving = asyncio.create_task(server.serve())
     try:
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
             await asyncio.sleep(0.02)
         workflow = await save(client, owner, {**SPEC, "name": "ws"})
         done = await run(client, owner, workflow["id"], {"who": "Ada"})
