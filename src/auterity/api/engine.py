@@ -18,4 +18,11 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         except NotFound:
             return None
 
-    return Engine(runtime.db, actions, secrets=lookup)
+    settings = runtime.settings
+    return Engine(
+        runtime.db,
+        actions,
+        secrets=lookup,
+        lease_seconds=settings.engine_lease_seconds,
+        poll_interval=settings.engine_poll_seconds,
+    )

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
 
     signup_enabled: bool = True
 
+    engine_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="How long a process owns a run without renewing; a dead owner's runs resume after it.",
+    )
+    engine_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often idle engines look for work."
+    )
+
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
         description="Where tenant secrets live: encrypted rows in our database, or Vault KV v2.",
