@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         default=30.0,
         ge=1,
         le=3600,
-        description="Seconds a process owns a run without renewing; a dead owner's runs resume after.",
+        description="Seconds a process owns a run unrenewed; a dead owner's runs resume after.",
     )
     engine_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often idle engines look for work."
