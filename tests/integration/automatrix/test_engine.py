@@ -432,3 +432,14 @@ async def test_cancelling_a_parent_cancels_its_child(
     await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
     assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "cancelled"
     assert await engine.wait_for(uuid.UUID(child_id), 10) == "cancelled"
+
+
+async def test_expense_example_auto_approves_small_amounts(client: httpx.AsyncClient, owner: Account) -> None:
+    from pathlib import Path
+
+    spec = (Path(__file__).parents[3] / "examples" / "expense-approval.yaml").read_text()
+    body = await save_and_run(client, owner, spec, {"amount": 20, "employee": "Ada"})
+    assert body["status"] == "succeeded", body
+    steps = steps_by_id(body)
+    assert steps["approve"]["status"] == "skipped" and steps["record"]["status"] == "succeeded"
+    assert body["outputs"] == {"approved_by": "auto"}
