@@ -184,7 +184,11 @@ for _saml_route in ("metadata", "login", "acs"):
     )
 
 
-@resource("/api/runs/{run_id}/steps/{step_id}/approve", "/api/runs/{run_id}/steps/{step_id}/reject")
+@resource(
+    "/api/runs/{run_id}/steps/{step_id}/approve",
+    "/api/runs/{run_id}/steps/{step_id}/reject",
+    "/api/runs/{run_id}/steps/{step_id}/output",
+)
 async def approval_step(client: httpx.AsyncClient, owner: Account) -> Resource:
     spec = {
         "name": f"victim-approval-{uuid.uuid4().hex[:6]}",

@@ -25,4 +25,5 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         secrets=lookup,
         lease_seconds=settings.engine_lease_seconds,
         poll_interval=settings.engine_poll_seconds,
+        inline_output_bytes=settings.step_output_inline_bytes,
     )

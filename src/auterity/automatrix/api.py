@@ -31,6 +31,7 @@ from auterity.automatrix.schemas import (
 )
 from auterity.automatrix.spec import spec_json_schema
 from auterity.automatrix.validation import validate
+from auterity.core.artifacts import is_reference
 from auterity.core.errors import AuterityError, BadRequest, Conflict, NotFound, PreconditionRequired
 from auterity.core.problems import problem_response
 from auterity.core.schemas import StrictModel
@@ -287,6 +288,20 @@ async def cancel_run(
     await session.commit()
     _engine(request).wake(run_id)
     return RunOut.model_validate(run)
+
+
+@runs.get("/{run_id}/steps/{step_id}/output")
+async def step_output(
+    run_id: uuid.UUID, step_id: str, request: Request, principal: Reader, session: TenantSession
+) -> Any:
+    """A step's whole output, also when it was too large to keep inline (see `$artifact`)."""
+    await service.get_run(session, run_id)
+    step = next((s for s in await service.run_steps(session, run_id) if s.step_id == step_id), None)
+    if step is None:
+        raise NotFound(f"Run {run_id} has no step {step_id!r}.")
+    if is_reference(step.output):
+        return await _engine(request).artifacts.get_json(step.output)
+    return step.output
 
 
 class Decision(StrictModel):

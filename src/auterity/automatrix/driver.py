@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -18,6 +19,7 @@ from auterity.automatrix.expressions import ExpressionError, references, render_
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun, WorkflowVersion
 from auterity.automatrix.spec import StepSpec, WorkflowSpec
+from auterity.core.artifacts import is_reference
 from auterity.core.clock import utcnow
 from auterity.core.logging import get_logger
 from auterity.core.metrics import counter, histogram
@@ -111,12 +113,13 @@ class RunDriver:
                 )
                 for sid, r in loaded.items()
             }
+            for state in self.states.values():
+                if is_reference(state.output):
+                    state.output = await self.engine.artifacts.get_json(state.output)
             if run.status == "queued":
                 run.status, run.started_at = "running", utcnow()
                 if self.spec.timeout:
-                    run.deadline_at = run.started_at + __import__("datetime").timedelta(
-                        seconds=self.spec.timeout
-                    )
+                    run.deadline_at = run.started_at + timedelta(seconds=self.spec.timeout)
                 await record_event(session, run, "run.started", {"version": run.version})
             return True
 
@@ -419,6 +422,8 @@ class RunDriver:
         for name in ("output", "error", "due_at", "attempt", "logs"):
             if name in fields:
                 values[name] = fields[name]
+        if values.get("output") is not None:
+            values["output"] = await self._stored_output(values["output"])
         if "params" in fields:
             values["input"] = fields["params"]
         if status == "running":
@@ -448,9 +453,16 @@ class RunDriver:
         state.status = status
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
-                setattr(state, name, values[name])
+                setattr(state, name, fields[name] if name in fields else values[name])
         self.engine.hub.notify(self.run_id)
         return True
+
+    async def _stored_output(self, output: Any) -> Any:
+        """The output as the row keeps it: inline, or a reference when it is large."""
+        size = len(json.dumps(output, separators=(",", ":"), default=str))
+        if size <= self.engine.inline_output_bytes:
+            return output
+        return await self.engine.artifacts.put_json(self.run.tenant_id, output)
 
     async def _update_run_status(self) -> None:
         """`waiting` while only durable waits remain (timers, approvals), else `running`."""

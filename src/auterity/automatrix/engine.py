@@ -24,6 +24,7 @@ from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import RunDriver
 from auterity.automatrix.events import EventHub
 from auterity.automatrix.models import FINISHED_RUN, Run
+from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
 from auterity.core.logging import get_logger
@@ -44,6 +45,8 @@ class Engine:
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         max_concurrent_steps: int = 500,
+        artifacts: ArtifactStore | None = None,
+        inline_output_bytes: int = 256 * 1024,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -52,6 +55,8 @@ class Engine:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
         self.step_slots = asyncio.Semaphore(max_concurrent_steps)
+        self.artifacts = artifacts or LocalArtifactStore(db.settings.data_dir / "artifacts")
+        self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[None]] = {}

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
 
     signup_enabled: bool = True
 
+    step_output_inline_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Larger step outputs go to the artifact store."
+    )
     engine_lease_seconds: float = Field(
         default=30.0,
         ge=1,

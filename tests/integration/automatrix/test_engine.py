@@ -434,7 +434,9 @@ async def test_cancelling_a_parent_cancels_its_child(
     assert await engine.wait_for(uuid.UUID(child_id), 10) == "cancelled"
 
 
-async def test_expense_example_auto_approves_small_amounts(client: httpx.AsyncClient, owner: Account) -> None:
+async def test_expense_example_auto_approves_small_amounts(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
     from pathlib import Path
 
     spec = (Path(__file__).parents[3] / "examples" / "expense-approval.yaml").read_text()
@@ -443,3 +445,24 @@ async def test_expense_example_auto_approves_small_amounts(client: httpx.AsyncCl
     steps = steps_by_id(body)
     assert steps["approve"]["status"] == "skipped" and steps["record"]["status"] == "succeeded"
     assert body["outputs"] == {"approved_by": "auto"}
+
+
+async def test_large_outputs_go_to_the_artifact_store(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    body = await save_and_run(
+        client,
+        owner,
+        """
+name: big
+steps:
+  - {id: make, uses: transform, with: {value: "{{ 'x' * 300000 }}"}}
+  - {id: use, uses: transform, with: {value: "{{ steps.make.output.value | length }}"}}
+outputs: {length: "{{ steps.use.output.value }}"}
+""",
+    )
+    assert body["status"] == "succeeded" and body["outputs"] == {"length": 300000}
+    stored = steps_by_id(body)["make"]["output"]
+    assert set(stored) == {"$artifact", "bytes"} and stored["bytes"] > 300000
+    full = await client.get(f"/api/runs/{body['id']}/steps/make/output", headers=owner.headers)
+    assert full.status_code == 200 and len(full.json()["value"]) == 300000
