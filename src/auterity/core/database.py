@@ -35,14 +35,20 @@ def build_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
+        pool_args: dict[str, Any] = {}
         if path and path != ":memory:":
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # No overflow: an overflow connection is closed on check-in, and opening one
+            # (a thread, the file, four PRAGMAs) costs several milliseconds of CPU, so above
+            # the pool size every request would pay it. Waiting for a pooled one is cheaper.
+            pool_args = {"pool_size": settings.database_pool_size, "max_overflow": 0}
         engine = create_async_engine(
             url,
             echo=settings.database_echo,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **pool_args,
         )
         _configure_sqlite(engine)
         return engine

@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from auterity.core.deps import get_runtime
+from auterity.core.deps import runtime_of
 from auterity.core.errors import PermissionDenied, Unauthenticated
 from auterity.core.tenancy import bind_tenant
 from auterity.identity.context import IdentityContext
@@ -23,7 +23,7 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 MFA_ENROLMENT_PATHS = ("/api/auth/me", "/api/auth/mfa", "/api/auth/logout")
 
 
-def get_identity(request: Request) -> IdentityContext:
+async def get_identity(request: Request) -> IdentityContext:
     identity: IdentityContext = request.app.state.identity
     return identity
 
@@ -91,7 +91,7 @@ async def get_tenant_session(
     request: Request, principal: CurrentPrincipal
 ) -> AsyncIterator[AsyncSession]:
     """The request's unit of work, scoped to the principal's tenant."""
-    async with get_runtime(request).db.session() as session:
+    async with runtime_of(request).db.session() as session:
         bind_tenant(session, principal.tenant_id)
         yield session
 

@@ -1,0 +1,36 @@
+"""Every benchmark with its default settings, one after another (`make bench`).
+
+Each entry names a benchmark and the function that runs it and prints its own results;
+a new benchmark is one more line in BENCHMARKS.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import api_baseline
+from rich.console import Console
+
+BENCHMARKS: list[tuple[str, Callable[[], int]]] = [
+    ("api_baseline", lambda: api_baseline.main([])),
+]
+
+
+def main() -> int:
+    console = Console()
+    failed = []
+    for name, run in BENCHMARKS:
+        console.rule(name)
+        started = time.perf_counter()
+        if run() != 0:
+            failed.append(name)
+        console.print(f"{name} took {time.perf_counter() - started:.0f} s")
+    if failed:
+        console.print(f"[red]failed: {', '.join(failed)}[/red]")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
