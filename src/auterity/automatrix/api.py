@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select, update
 
-from auterity.automatrix import service
+from auterity.automatrix import retry, service
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.documents import parse_document
 from auterity.automatrix.engine import Engine
@@ -22,7 +22,7 @@ from auterity.automatrix.schemas import (
     RunCreate,
     RunOut,
     RunPage,
-    StepOut,
+    RunRetry,
     ValidationOut,
     VersionOut,
     WorkflowOut,
@@ -251,24 +251,35 @@ async def list_runs(
 
 @runs.get("/{run_id}", response_model=RunOut)
 async def get_run(run_id: uuid.UUID, principal: Reader, session: TenantSession) -> RunOut:
-    run = await service.get_run(session, run_id)
-    steps = await service.run_steps(session, run_id)
-    out = RunOut.model_validate(run)
-    out.steps = [
-        StepOut(
-            id=s.step_id,
-            status=s.status,
-            attempt=s.attempt,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            logs=s.logs or [],
-            started_at=s.started_at,
-            finished_at=s.finished_at,
-        )
-        for s in steps
-    ]
-    return out
+    return await service.run_view(session, run_id)
+
+
+@runs.post("/{run_id}/retry", status_code=201, response_model=RunOut)
+async def retry_run(
+    run_id: uuid.UUID,
+    body: RunRetry,
+    request: Request,
+    response: Response,
+    principal: Runner,
+    session: TenantSession,
+) -> RunOut:
+    """Retry a finished run as a new run on the same version, optionally with edited inputs
+    or step parameters; steps that succeeded upstream of the restart are reused, not re-run."""
+    engine = _engine(request)
+    original = await service.get_run(session, run_id)
+    run = await retry.retry_run(
+        session,
+        _registry(request),
+        original,
+        from_step=body.from_step,
+        inputs=body.inputs,
+        with_=body.with_,
+        created_by=principal.user_id,
+    )
+    await session.commit()
+    engine.wake(run.id)
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return await service.run_view(session, run.id)
 
 
 @runs.post("/{run_id}/cancel", response_model=RunOut)

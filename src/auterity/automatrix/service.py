@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.models import Run, StepRun, Workflow, WorkflowVersion
+from auterity.automatrix.schemas import RunOut, StepOut
 from auterity.automatrix.spec import WorkflowSpec
 from auterity.automatrix.validation import validate
 from auterity.core.errors import (
@@ -193,6 +194,28 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
     if run is None:
         raise NotFound(f"Run {run_id} does not exist.")
     return run
+
+
+async def run_view(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
+    """The run with its steps, as the API and the CLI show it."""
+    run = await get_run(session, run_id)
+    out = RunOut.model_validate(run)
+    out.steps = [
+        StepOut(
+            id=s.step_id,
+            status=s.status,
+            attempt=s.attempt,
+            input=s.input,
+            output=s.output,
+            error=s.error,
+            logs=s.logs or [],
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            reused_from=s.reused_from,
+        )
+        for s in await run_steps(session, run_id)
+    ]
+    return out
 
 
 async def run_steps(session: AsyncSession, run_id: uuid.UUID) -> list[StepRun]:
