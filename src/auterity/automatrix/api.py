@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from auterity.automatrix import retry, service
 from auterity.automatrix.actions.registry import ActionRegistry
@@ -73,18 +73,6 @@ async def _document(request: Request) -> tuple[Any, str | None]:
     return document, source
 
 
-def _workflow_out(workflow: Workflow, spec: dict[str, Any] | None = None) -> WorkflowOut:
-    return WorkflowOut(
-        id=workflow.id,
-        name=workflow.name,
-        description=workflow.description,
-        version=workflow.current_version,
-        created_at=workflow.created_at,
-        updated_at=workflow.updated_at,
-        spec=spec,
-    )
-
-
 @workflows.post("/validate", response_model=ValidationOut, openapi_extra=SPEC_BODY)
 async def validate_workflow(request: Request, principal: Reader) -> ValidationOut:
     """Check a spec; answers every problem at once, each with a JSON pointer and a hint."""
@@ -104,7 +92,7 @@ async def create_workflow(
     )
     response.headers["ETag"] = service.etag(1)
     response.headers["Location"] = f"/api/workflows/{workflow.id}"
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.get("", response_model=WorkflowPage)
@@ -121,7 +109,8 @@ async def list_workflows(
     more = len(rows) > limit
     rows = rows[:limit]
     return WorkflowPage(
-        items=[_workflow_out(w) for w in rows], next_cursor=str(rows[-1].id) if more else None
+        items=[WorkflowOut.from_row(w) for w in rows],
+        next_cursor=str(rows[-1].id) if more else None,
     )
 
 
@@ -132,7 +121,7 @@ async def get_workflow(
     workflow = await service.get_workflow(session, workflow_id)
     version = await service.get_version(session, workflow)
     response.headers["ETag"] = service.etag(workflow.current_version)
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.put("/{workflow_id}", response_model=WorkflowOut, openapi_extra=SPEC_BODY)
@@ -157,7 +146,7 @@ async def update_workflow(
         session, workflow, if_match, spec, document, source, principal.user_id
     )
     response.headers["ETag"] = service.etag(version.version)
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.delete("/{workflow_id}", status_code=204)
@@ -287,10 +276,7 @@ async def cancel_run(
     run_id: uuid.UUID, request: Request, principal: Runner, session: TenantSession
 ) -> RunOut:
     """Ask the engine to cancel; running steps are cancelled, the run ends `cancelled`."""
-    run = await service.get_run(session, run_id)
-    if run.status in FINISHED_RUN:
-        raise Conflict(f"The run already ended ({run.status}).")
-    await session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+    run = await service.request_cancel(session, run_id)
     await session.commit()
     _engine(request).wake(run_id)
     return RunOut.model_validate(run)

@@ -20,6 +20,19 @@ class WorkflowOut(ResponseModel):
     updated_at: datetime
     spec: dict[str, Any] | None = None
 
+    @classmethod
+    def from_row(cls, workflow: Any, spec: dict[str, Any] | None = None) -> WorkflowOut:
+        """From a `Workflow` row (its `version` is the current one), with a spec if wanted."""
+        return cls(
+            id=workflow.id,
+            name=workflow.name,
+            description=workflow.description,
+            version=workflow.current_version,
+            created_at=workflow.created_at,
+            updated_at=workflow.updated_at,
+            spec=spec,
+        )
+
 
 class WorkflowPage(ResponseModel):
     items: list[WorkflowOut]
