@@ -136,13 +136,18 @@ async def workflow(client: httpx.AsyncClient, owner: Account) -> Resource:
     )
 
 
-@resource("/api/runs/{run_id}", "/api/runs/{run_id}/cancel", "/api/runs/{run_id}/events")
+@resource(
+    "/api/runs/{run_id}",
+    "/api/runs/{run_id}/cancel",
+    "/api/runs/{run_id}/events",
+    "/api/runs/{run_id}/retry",
+)
 async def run(client: httpx.AsyncClient, owner: Account) -> Resource:
     workflow_id = await _workflow(client, owner)
     started = await client.post(
         f"/api/workflows/{workflow_id}/runs", json={}, headers=owner.headers
     )
-    return Resource({"run_id": started.json()["id"]})
+    return Resource({"run_id": started.json()["id"]}, {"POST": {}})
 
 
 @resource("/api/auth/policies/{policy_id}")

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from auterity.automatrix import approvals, service
+from auterity.automatrix import approvals, retry, service
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.documents import parse_document
 from auterity.automatrix.engine import Engine
@@ -23,6 +23,7 @@ from auterity.automatrix.schemas import (
     RunCreate,
     RunOut,
     RunPage,
+    RunRetry,
     StepOut,
     ValidationOut,
     VersionOut,
@@ -78,18 +79,6 @@ async def _document(request: Request) -> tuple[Any, str | None]:
     return document, source
 
 
-def _workflow_out(workflow: Workflow, spec: dict[str, Any] | None = None) -> WorkflowOut:
-    return WorkflowOut(
-        id=workflow.id,
-        name=workflow.name,
-        description=workflow.description,
-        version=workflow.current_version,
-        created_at=workflow.created_at,
-        updated_at=workflow.updated_at,
-        spec=spec,
-    )
-
-
 @workflows.post("/validate", response_model=ValidationOut, openapi_extra=SPEC_BODY)
 async def validate_workflow(request: Request, principal: Reader) -> ValidationOut:
     """Check a spec; answers every problem at once, each with a JSON pointer and a hint."""
@@ -109,7 +98,7 @@ async def create_workflow(
     )
     response.headers["ETag"] = service.etag(1)
     response.headers["Location"] = f"/api/workflows/{workflow.id}"
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.get("", response_model=WorkflowPage)
@@ -126,7 +115,8 @@ async def list_workflows(
     more = len(rows) > limit
     rows = rows[:limit]
     return WorkflowPage(
-        items=[_workflow_out(w) for w in rows], next_cursor=str(rows[-1].id) if more else None
+        items=[WorkflowOut.from_row(w) for w in rows],
+        next_cursor=str(rows[-1].id) if more else None,
     )
 
 
@@ -137,7 +127,7 @@ async def get_workflow(
     workflow = await service.get_workflow(session, workflow_id)
     version = await service.get_version(session, workflow)
     response.headers["ETag"] = service.etag(workflow.current_version)
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.put("/{workflow_id}", response_model=WorkflowOut, openapi_extra=SPEC_BODY)
@@ -162,7 +152,7 @@ async def update_workflow(
         session, workflow, if_match, spec, document, source, principal.user_id
     )
     response.headers["ETag"] = service.etag(version.version)
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.delete("/{workflow_id}", status_code=204)
@@ -256,24 +246,35 @@ async def list_runs(
 
 @runs.get("/{run_id}", response_model=RunOut)
 async def get_run(run_id: uuid.UUID, principal: Reader, session: TenantSession) -> RunOut:
-    run = await service.get_run(session, run_id)
-    steps = await service.run_steps(session, run_id)
-    out = RunOut.model_validate(run)
-    out.steps = [
-        StepOut(
-            id=s.step_id,
-            status=s.status,
-            attempt=s.attempt,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            logs=s.logs or [],
-            started_at=s.started_at,
-            finished_at=s.finished_at,
-        )
-        for s in steps
-    ]
-    return out
+    return await service.run_view(session, run_id)
+
+
+@runs.post("/{run_id}/retry", status_code=201, response_model=RunOut)
+async def retry_run(
+    run_id: uuid.UUID,
+    body: RunRetry,
+    request: Request,
+    response: Response,
+    principal: Runner,
+    session: TenantSession,
+) -> RunOut:
+    """Retry a finished run as a new run on the same version, optionally with edited inputs
+    or step parameters; steps that succeeded upstream of the restart are reused, not re-run."""
+    engine = _engine(request)
+    original = await service.get_run(session, run_id)
+    run = await retry.retry_run(
+        session,
+        _registry(request),
+        original,
+        from_step=body.from_step,
+        inputs=body.inputs,
+        with_=body.with_,
+        created_by=principal.user_id,
+    )
+    await session.commit()
+    engine.wake(run.id)
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return await service.run_view(session, run.id)
 
 
 @runs.post("/{run_id}/cancel", response_model=RunOut)
@@ -281,10 +282,7 @@ async def cancel_run(
     run_id: uuid.UUID, request: Request, principal: Runner, session: TenantSession
 ) -> RunOut:
     """Ask the engine to cancel; running steps are cancelled, the run ends `cancelled`."""
-    run = await service.get_run(session, run_id)
-    if run.status in FINISHED_RUN:
-        raise Conflict(f"The run already ended ({run.status}).")
-    await session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+    run = await service.request_cancel(session, run_id)
     await session.commit()
     _engine(request).wake(run_id)
     return RunOut.model_validate(run)

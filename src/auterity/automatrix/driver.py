@@ -18,7 +18,8 @@ from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, sho
 from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun, WorkflowVersion
-from auterity.automatrix.spec import StepSpec, WorkflowSpec
+from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.spec import StepSpec
 from auterity.core.artifacts import is_reference
 from auterity.core.clock import utcnow
 from auterity.core.logging import get_logger
@@ -73,7 +74,7 @@ class RunDriver:
                 )
             ).scalar_one()
             self.run = run
-            self.spec = WorkflowSpec.model_validate(version.spec)
+            self.spec = effective_spec(version.spec, run.step_overrides)
             self.graph = StepGraph.build(self.spec)
             rows: dict[str, StepRun] = {
                 r.step_id: r

@@ -167,6 +167,24 @@ class Engine:
                 .values(lease_owner=None, lease_expires_at=None)
             )
 
+    def reserve(self, run: Run) -> None:
+        """Lease a run not yet committed to this engine, so no other process claims it first."""
+        run.lease_owner, run.lease_expires_at = self.owner, utcnow() + self.lease
+
+    async def drive_here(self, run_id: uuid.UUID) -> bool:
+        """Claim the run and drive it in the calling task until it ends or stops (the CLI does
+        this instead of `start`, so it drives its own run and no other). False when another
+        process holds the run's lease."""
+        if not await self.claim(run_id):
+            return False
+        try:
+            await self._drive(run_id)
+        except asyncio.CancelledError:
+            # Interrupted (Ctrl-C): let another engine resume the run now, not when the lease ends.
+            await self.release(run_id)
+            raise
+        return True
+
     async def _drive(self, run_id: uuid.UUID) -> None:
         try:
             await RunDriver(self, run_id).drive()
