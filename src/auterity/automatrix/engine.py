@@ -69,6 +69,8 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
+        # Taken before cancelling: each driver task removes itself from `_drivers` as it ends.
+        driven = list(self._drivers)
         tasks = [t for t in (self._scheduler, *self._drivers.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -76,11 +78,11 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._scheduler = None
-        if self._drivers:
+        if driven:
             async with self.db.session() as session:
                 await session.execute(
                     update(Run)
-                    .where(Run.id.in_(list(self._drivers)), Run.lease_owner == self.owner)
+                    .where(Run.id.in_(driven), Run.lease_owner == self.owner)
                     .values(lease_owner=None, lease_expires_at=None)
                 )
         self._drivers.clear()
