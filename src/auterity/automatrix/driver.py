@@ -340,6 +340,7 @@ class RunDriver:
             item=item,
             workflows=self.engine.calls,
             depth=self.run.depth,
+            http=self.engine.http,
         )
 
     async def _run_items(

@@ -29,6 +29,7 @@ from auterity.core.clock import utcnow
 from auterity.core.database import Database
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
+from auterity.integrations.http import OutboundHttp
 
 log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
@@ -41,6 +42,7 @@ class Engine:
         registry: ActionRegistry,
         *,
         secrets: SecretLookup | None = None,
+        http: OutboundHttp | None = None,
         owner: str | None = None,
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
@@ -51,6 +53,7 @@ class Engine:
         self.db = db
         self.registry = registry
         self.secrets = secrets
+        self.http = http or OutboundHttp()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
@@ -86,6 +89,7 @@ class Engine:
                     .values(lease_owner=None, lease_expires_at=None)
                 )
         self._drivers.clear()
+        await self.http.aclose()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:
         """Look for work now (a run was started, resumed or cancelled)."""

@@ -9,6 +9,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from auterity.integrations.http import OutboundHttp
+
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -74,6 +76,8 @@ class ActionContext:
     logs: list[str] = field(default_factory=list)
     workflows: WorkflowCalls | None = None
     depth: int = 0
+    # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
+    http: OutboundHttp | None = None
 
     def log(self, message: str) -> None:
         self.logs.append(message)
