@@ -30,6 +30,9 @@ WORKFLOW_COMPLETION = counter("workflow_completion", "Finished workflow runs", (
 STEP_DURATION = histogram(
     "workflow_step_duration_seconds", "Step attempt duration", ("action", "status")
 )
+# A cancel asked for in-process pokes the driver at once (Engine.wake); one asked for by another
+# process is seen within this many seconds (the loop wakes at least once a second).
+CANCEL_POLL = 0.5
 ERROR_RECOVERY = counter(
     "error_recovery_success", "Steps that succeeded after a retry or a fallback", ()
 )
@@ -54,6 +57,7 @@ class RunDriver:
         self.run_id = run_id
         self.states: dict[str, StepState] = {}
         self.tasks: dict[asyncio.Task[None], str] = {}
+        self._cancel_checked_at = float("-inf")
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -173,12 +177,20 @@ class RunDriver:
             waits.append((self.run.deadline_at - now).total_seconds())
         return max(0.0, min(waits))
 
-    async def _stop_requested(self) -> bool:
+    async def _cancel_requested(self) -> bool:
+        """Whether a cancel was asked for: read when poked or every CANCEL_POLL seconds."""
+        now = asyncio.get_running_loop().time()
+        if not self.engine.take_poke(self.run_id) and now < self._cancel_checked_at + CANCEL_POLL:
+            return False
         async with self.db.session(readonly=True) as session:
             cancel = (
                 await session.execute(select(Run.cancel_requested).where(Run.id == self.run_id))
             ).scalar_one()
-        if cancel:
+        self._cancel_checked_at = now
+        return bool(cancel)
+
+    async def _stop_requested(self) -> bool:
+        if await self._cancel_requested():
             await self._finish(
                 "cancelled", error={"kind": "cancelled", "message": "Cancelled on request."}
             )

@@ -30,6 +30,7 @@ from auterity.core.metrics import gauge
 
 log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
+CLAIM_BATCH = 100
 
 
 class Engine:
@@ -54,6 +55,7 @@ class Engine:
         self.hub = EventHub()
         self._drivers: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        self._poked: set[uuid.UUID] = set()
         self._scheduler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -82,19 +84,35 @@ class Engine:
         """Look for work now (a run was started, resumed or cancelled)."""
         self._wake.set()
         if run_id is not None:
+            if run_id in self._drivers:
+                self._poked.add(run_id)  # its driver re-reads the run (cancel) on its next turn
             self.hub.notify(run_id)
+
+    def take_poke(self, run_id: uuid.UUID) -> bool:
+        """Whether `wake(run_id)` was called since the last time its driver asked."""
+        if run_id in self._poked:
+            self._poked.discard(run_id)
+            return True
+        return False
 
     async def _schedule_loop(self) -> None:
         while True:
+            backlog = False
             try:
-                await self.claim_runs()
+                claimed = await self.claim_runs(CLAIM_BATCH)
+                # A full batch means more runs may be queued: claim again at once instead of
+                # leaving them for the next poll (a burst of runs would go at 100 per second).
+                backlog = len(claimed) == CLAIM_BATCH
             except Exception:  # keep scheduling through a transient database error
                 log.exception("engine_claim_failed")
+            if backlog:
+                await asyncio.sleep(0)  # let the drivers just started take their first turn
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
 
-    async def claim_runs(self, limit: int = 100) -> list[uuid.UUID]:
+    async def claim_runs(self, limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
         now = utcnow()
         async with self.db.session(readonly=True) as session:
             candidates = (
@@ -112,16 +130,38 @@ class Engine:
                 .scalars()
                 .all()
             )
-        claimed = []
-        for run_id in candidates:
-            if run_id in self._drivers:
-                continue
-            if await self.claim(run_id):
-                claimed.append(run_id)
-                task = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
-                self._drivers[run_id] = task
+        wanted = [run_id for run_id in candidates if run_id not in self._drivers]
+        claimed = await self._claim_many(wanted) if wanted else []
+        for run_id in claimed:
+            task = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
+            self._drivers[run_id] = task
         ACTIVE_RUNS.set(len(self._drivers))
         return claimed
+
+    async def _claim_many(self, run_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        """`claim` for a batch in one statement; answers the runs taken, in the given order."""
+        now = utcnow()
+        async with self.db.session() as session:
+            taken = set(
+                (
+                    await session.execute(
+                        update(Run)
+                        .where(
+                            Run.id.in_(run_ids),
+                            Run.status.not_in(FINISHED_RUN),
+                            or_(
+                                Run.lease_owner.is_(None),
+                                Run.lease_expires_at < now,
+                                Run.lease_owner == self.owner,
+                            ),
+                        )
+                        .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
+                        .returning(Run.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).scalars()
+            )
+        return [run_id for run_id in run_ids if run_id in taken]
 
     async def claim(self, run_id: uuid.UUID) -> bool:
         """Take the run's lease if it is free or lapsed: one atomic UPDATE on either database."""
@@ -170,6 +210,7 @@ class Engine:
             await self.release(run_id)
         finally:
             self._drivers.pop(run_id, None)
+            self._poked.discard(run_id)
             ACTIVE_RUNS.set(len(self._drivers))
 
     async def wait_for(self, run_id: uuid.UUID, timeout: float = 60.0) -> str:
@@ -186,7 +227,13 @@ class Engine:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
-            await self.hub.wait(run_id, min(0.5, remaining))
+            driver = self._drivers.get(run_id)
+            if driver is not None:
+                # Driven here: its task ends when the run does (or the lease is lost), so wait
+                # for that instead of reading the status back after every step transition.
+                await asyncio.wait({driver}, timeout=remaining)
+            else:
+                await self.hub.wait(run_id, min(0.5, remaining))
 
 
 def _rowcount(result: Any) -> int:
