@@ -534,9 +534,7 @@ def main() -> None:
             *(f"{median:.3f} s" for _ in backends),
             "",
         )
-        table.add_row(
-            "", "Prefect ÷ Auterity", *(f"{median / seq[b]:.1f}×" for b in backends), ""
-        )
+        table.add_row("", "Prefect ÷ Auterity", *(f"{median / seq[b]:.1f}x" for b in backends), "")
     if "seq" in rows:
         table.add_section()
         for name, seconds in WINDMILL_PUBLISHED.items():

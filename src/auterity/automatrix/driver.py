@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import SecretValues, redact, resolve_secrets
-from auterity.automatrix.events import record_event
+from auterity.automatrix.events import append_events, record_event
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
 from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
 from auterity.automatrix.graph import StepGraph
@@ -57,6 +58,9 @@ class RunDriver:
         self.run_id = run_id
         self.states: dict[str, StepState] = {}
         self.tasks: dict[asyncio.Task[None], str] = {}
+        self.running: set[str] = set()  # step ids with a task
+        self.journal: list[tuple[uuid.UUID, dict[str, Any], str, dict[str, Any]]] = []
+        self._cancel = False
         self._cancel_checked_at = float("-inf")
 
     # -- loading ------------------------------------------------------------------------------
@@ -140,11 +144,17 @@ class RunDriver:
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
                     return
-                if not failure:
-                    await self._start_ready_steps()
+                launches = [] if failure else self._ready_steps()
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
                     await self._complete()
                     return
+                # This turn's transitions in one transaction: the outcomes of the steps that
+                # just ended and the start of the steps they unblocked, written before any of
+                # those steps runs.
+                await self._flush()
+                for step, state in launches:
+                    self.tasks[asyncio.create_task(self._run_step(step, state))] = step.id
+                    self.running.add(step.id)
                 wait = self._next_wakeup()
                 loop = asyncio.get_running_loop()
                 wait = min(wait, max(0.0, next_renewal - loop.time()))
@@ -153,7 +163,7 @@ class RunDriver:
                         self.tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                     )
                     for task in done:
-                        self.tasks.pop(task)
+                        self.running.discard(self.tasks.pop(task))
                         task.result()
                 else:
                     await self.engine.hub.wait(self.run_id, wait)
@@ -178,16 +188,20 @@ class RunDriver:
         return max(0.0, min(waits))
 
     async def _cancel_requested(self) -> bool:
-        """Whether a cancel was asked for: read when poked or every CANCEL_POLL seconds."""
+        """Whether a cancel was asked for, as every flush reads it; read afresh when poked
+        (a cancel in this process) or when no flush read it for CANCEL_POLL seconds."""
         now = asyncio.get_running_loop().time()
-        if not self.engine.take_poke(self.run_id) and now < self._cancel_checked_at + CANCEL_POLL:
-            return False
-        async with self.db.session(readonly=True) as session:
-            cancel = (
-                await session.execute(select(Run.cancel_requested).where(Run.id == self.run_id))
-            ).scalar_one()
-        self._cancel_checked_at = now
-        return bool(cancel)
+        if self.engine.take_poke(self.run_id) or now >= self._cancel_checked_at + CANCEL_POLL:
+            async with self.db.session(readonly=True) as session:
+                self._cancel = bool(
+                    (
+                        await session.execute(
+                            select(Run.cancel_requested).where(Run.id == self.run_id)
+                        )
+                    ).scalar_one()
+                )
+            self._cancel_checked_at = now
+        return self._cancel
 
     async def _stop_requested(self) -> bool:
         if await self._cancel_requested():
@@ -228,26 +242,27 @@ class RunDriver:
         sources = [src for src, fb in self.graph.fallbacks.items() if fb == step_id]
         return deps | set(sources)
 
-    async def _start_ready_steps(self) -> None:
+    def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
+        """Settle due timers and skips, mark the steps that can start now as running, and
+        answer them (the caller starts them once the journal is written)."""
         now = utcnow()
-        running = len(self.tasks)
+        running = len(self.running)
+        launches: list[tuple[StepSpec, StepState]] = []
         for step in self.spec.steps:
             state = self.states[step.id]
             if state.status == "waiting" and state.due_at is not None and state.due_at <= now:
-                await self._transition(
-                    state, "succeeded", output=state.output, event="step.succeeded"
-                )
+                self._transition(state, "succeeded", output=state.output, event="step.succeeded")
                 continue
             if state.status != "pending" or (state.due_at is not None and state.due_at > now):
                 continue
-            if any(task_step == step.id for task_step in self.tasks.values()):
+            if step.id in self.running:
                 continue
             deps = self._effective_dependencies(step.id)
             if any(self.states[d].status not in FINISHED_STEP for d in deps):
                 continue
             verdict = self._gate(step, deps)
             if verdict is not None:
-                await self._transition(
+                self._transition(
                     state,
                     "skipped",
                     error={"kind": "skipped", "message": verdict},
@@ -256,11 +271,10 @@ class RunDriver:
                 continue
             if self.spec.concurrency is not None and running >= self.spec.concurrency:
                 break
-            await self._transition(
-                state, "running", attempt=state.attempt + 1, event="step.started"
-            )
-            self.tasks[asyncio.create_task(self._run_step(step, state))] = step.id
+            self._transition(state, "running", attempt=state.attempt + 1, event="step.started")
+            launches.append((step, state))
             running += 1
+        return launches
 
     def _gate(self, step: StepSpec, deps: set[str]) -> str | None:
         """Why the step is skipped, or None when it should run."""
@@ -360,7 +374,7 @@ class RunDriver:
         if outcome.status == "succeeded":
             if state.attempt > 1:
                 ERROR_RECOVERY.inc()
-            await self._transition(
+            self._transition(
                 state,
                 "succeeded",
                 output=outcome.output,
@@ -370,7 +384,7 @@ class RunDriver:
                 event="step.succeeded",
             )
         elif outcome.status == "waiting":
-            await self._transition(
+            self._transition(
                 state,
                 "waiting",
                 output=outcome.output,
@@ -381,7 +395,7 @@ class RunDriver:
             )
         elif should_retry(step.retry, state.attempt, outcome.kind):
             due = utcnow() + retry_delay(step.retry, state.attempt)
-            await self._transition(
+            self._transition(
                 state,
                 "pending",
                 error=outcome.error,
@@ -391,7 +405,7 @@ class RunDriver:
                 event="step.retrying",
             )
         else:
-            await self._transition(
+            self._transition(
                 state,
                 "failed",
                 error=outcome.error,
@@ -402,9 +416,8 @@ class RunDriver:
 
     # -- persistence --------------------------------------------------------------------------
 
-    async def _transition(
-        self, state: StepState, status: str, *, event: str, **fields: Any
-    ) -> None:
+    def _transition(self, state: StepState, status: str, *, event: str, **fields: Any) -> None:
+        """Change a step's state now; its row and event are written by the next flush."""
         now = utcnow()
         values: dict[str, Any] = {"status": status}
         for name in ("output", "error", "due_at", "attempt", "logs"):
@@ -416,25 +429,49 @@ class RunDriver:
             values.update(started_at=now, due_at=None)
         if status in FINISHED_STEP:
             values["finished_at"] = now
-        async with self.db.session() as session:
-            await session.execute(
-                update(StepRun).where(StepRun.id == state.row_id).values(**values)
-            )
-            data: dict[str, Any] = {
-                "step": state.step_id,
-                "status": status,
-                "attempt": values.get("attempt", state.attempt),
-            }
-            if fields.get("error"):
-                data["error"] = fields["error"]
-            if status == "pending" and fields.get("due_at"):
-                data["retry_at"] = fields["due_at"].isoformat()
-            await record_event(session, self.run, event, data)
+        data: dict[str, Any] = {
+            "step": state.step_id,
+            "status": status,
+            "attempt": values.get("attempt", state.attempt),
+        }
+        if fields.get("error"):
+            data["error"] = fields["error"]
+        if status == "pending" and fields.get("due_at"):
+            data["retry_at"] = fields["due_at"].isoformat()
+        self.journal.append((state.row_id, values, event, data))
         state.status = status
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
                 setattr(state, name, values[name])
+
+    async def _flush(self) -> None:
+        """Write the journal (step rows and their events) in one transaction."""
+        if not self.journal:
+            return
+        writes, self.journal = self.journal, []
+        async with self.db.session() as session:
+            self._cancel = await self._write(session, writes)
+        self._cancel_checked_at = asyncio.get_running_loop().time()
         self.engine.hub.notify(self.run_id)
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        writes: list[tuple[uuid.UUID, dict[str, Any], str, dict[str, Any]]],
+        final_event: tuple[str, dict[str, Any]] | None = None,
+        **run_values: Any,
+    ) -> bool:
+        for row_id, values, _, _ in writes:
+            await session.execute(
+                update(StepRun)
+                .where(StepRun.id == row_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        events = [(event, data) for _, _, event, data in writes]
+        if final_event is not None:
+            events.append(final_event)
+        return await append_events(session, self.run, events, **run_values)
 
     async def _complete(self) -> None:
         try:
@@ -451,33 +488,29 @@ class RunDriver:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        self.running.clear()
         now = utcnow()
+        writes, self.journal = self.journal, []
         async with self.db.session() as session:
             open_steps = [s.row_id for s in self.states.values() if s.status not in FINISHED_STEP]
+            await self._write(
+                session,
+                writes,
+                (f"run.{status}", {"error": error} if error else {"outputs": outputs}),
+                status=status,
+                outputs=redact(outputs, {}),
+                error=error,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
             if open_steps:
                 await session.execute(
                     update(StepRun)
                     .where(StepRun.id.in_(open_steps))
                     .values(status="cancelled", finished_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-            await session.execute(
-                update(Run)
-                .where(Run.id == self.run_id)
-                .values(
-                    status=status,
-                    outputs=redact(outputs, {}),
-                    error=error,
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            await record_event(
-                session,
-                self.run,
-                f"run.{status}",
-                {"error": error} if error else {"outputs": outputs},
-            )
         for state in self.states.values():
             if state.status not in FINISHED_STEP:
                 state.status = "cancelled"

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from auterity.automatrix.models import Run, RunEvent
 
@@ -40,20 +42,51 @@ class EventHub:
 
 async def record_event(
     session: AsyncSession, run: Run, type_: str, data: dict[str, Any] | None = None
-) -> RunEvent:
+) -> None:
     """Append an event with the run's next sequence number (in the caller's transaction)."""
-    seq = (
+    await append_events(session, run, [(type_, data or {})])
+
+
+async def append_events(
+    session: AsyncSession,
+    run: Run,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    **run_values: Any,
+) -> bool:
+    """Append `events` with the run's next sequence numbers and set `run_values` on the run.
+
+    One UPDATE takes the numbers (atomically, as concurrent writers may append too) and sets
+    the values; one INSERT writes the events; both in the caller's transaction. Answers the
+    run's `cancel_requested` as that UPDATE read it, so a driver learns of a cancel request
+    without a query of its own.
+    """
+    row = (
         await session.execute(
             update(Run)
             .where(Run.id == run.id)
-            .values(event_seq=Run.event_seq + 1)
-            .returning(Run.event_seq)
+            .values(event_seq=Run.event_seq + len(events), **run_values)
+            .returning(Run.event_seq, Run.cancel_requested)
+            .execution_options(synchronize_session=False)
         )
-    ).scalar_one()
-    run.event_seq = seq
-    event = RunEvent(tenant_id=run.tenant_id, run_id=run.id, seq=seq, type=type_, data=data or {})
-    session.add(event)
-    return event
+    ).one()
+    # The number is already stored: keep the loaded object in step without dirtying it.
+    set_committed_value(run, "event_seq", row.event_seq)
+    if events:
+        first = row.event_seq - len(events) + 1
+        await session.execute(
+            insert(RunEvent),
+            [
+                {
+                    "tenant_id": run.tenant_id,
+                    "run_id": run.id,
+                    "seq": first + offset,
+                    "type": type_,
+                    "data": data,
+                }
+                for offset, (type_, data) in enumerate(events)
+            ],
+        )
+    return bool(row.cancel_requested)
 
 
 async def events_after(
