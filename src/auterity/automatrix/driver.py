@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import SecretValues, redact, resolve_secrets
-from auterity.automatrix.events import append_events, record_event
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
 from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
 from auterity.automatrix.graph import StepGraph
-from auterity.automatrix.models import FINISHED_STEP, Run, StepRun, WorkflowVersion
+from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
 from auterity.automatrix.spec import StepSpec, WorkflowSpec
+from auterity.automatrix.writer import Changes
 from auterity.core.clock import utcnow
+from auterity.core.ids import new_id
 from auterity.core.logging import get_logger
 from auterity.core.metrics import counter, histogram
 
@@ -31,8 +31,8 @@ WORKFLOW_COMPLETION = counter("workflow_completion", "Finished workflow runs", (
 STEP_DURATION = histogram(
     "workflow_step_duration_seconds", "Step attempt duration", ("action", "status")
 )
-# A cancel asked for in-process pokes the driver at once (Engine.wake); one asked for by another
-# process is seen within this many seconds (the loop wakes at least once a second).
+# A cancel asked for in this process pokes the driver at once (Engine.wake); the engine looks
+# for those asked for by another process this often.
 CANCEL_POLL = 0.5
 ERROR_RECOVERY = counter(
     "error_recovery_success", "Steps that succeeded after a retry or a fallback", ()
@@ -51,103 +51,104 @@ class StepState:
     idempotency_key: str
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A workflow version parsed once: versions never change, so every run shares it."""
+
+    spec: WorkflowSpec
+    graph: StepGraph
+
+
 class RunDriver:
-    def __init__(self, engine: Engine, run_id: uuid.UUID) -> None:
+    def __init__(self, engine: Engine, run: Run, rows: list[StepRun], plan: Plan) -> None:
+        """`run` was just claimed by `engine`; `rows` are its step rows as stored."""
         self.engine = engine
         self.db = engine.db
-        self.run_id = run_id
+        self.run = run
+        self.run_id = run.id
+        self.spec = plan.spec
+        self.graph = plan.graph
         self.states: dict[str, StepState] = {}
         self.tasks: dict[asyncio.Task[None], str] = {}
         self.running: set[str] = set()  # step ids with a task
-        self.journal: list[tuple[uuid.UUID, dict[str, Any], str, dict[str, Any]]] = []
-        self._cancel = False
-        self._cancel_checked_at = float("-inf")
+        self.journal = Changes()  # what changed since the last flush
+        self.seq = run.event_seq  # this driver numbers the run's events while it holds the lease
+        self._cancel = run.cancel_requested
+        self.final_status: str | None = None
+        self._prepare(rows)
 
     # -- loading ------------------------------------------------------------------------------
 
-    async def _load(self) -> bool:
-        async with self.db.session() as session:
-            run = await session.get(Run, self.run_id)
-            if run is None or run.lease_owner != self.engine.owner:
-                return False
-            version = (
-                await session.execute(
-                    select(WorkflowVersion).where(
-                        WorkflowVersion.workflow_id == run.workflow_id,
-                        WorkflowVersion.version == run.version,
-                    )
+    def _prepare(self, rows: list[StepRun]) -> None:
+        """States from the stored rows; missing rows and the run's start go in the journal."""
+        run = self.run
+        stored = {r.step_id: r for r in rows}
+        for step in self.spec.steps:
+            row = stored.get(step.id)
+            if row is None:
+                key = f"{run.id}:{step.id}"
+                row_id = new_id()
+                self.journal.step_inserts.append(
+                    {
+                        "id": row_id,
+                        "tenant_id": run.tenant_id,
+                        "run_id": run.id,
+                        "step_id": step.id,
+                        "item_index": -1,
+                        "status": "pending",
+                        "attempt": 0,
+                        "logs": [],
+                        "idempotency_key": key,
+                    }
                 )
-            ).scalar_one()
-            self.run = run
-            self.spec = WorkflowSpec.model_validate(version.spec)
-            self.graph = StepGraph.build(self.spec)
-            rows: dict[str, StepRun] = {
-                r.step_id: r
-                for r in (
-                    await session.execute(
-                        select(StepRun).where(StepRun.run_id == run.id, StepRun.item_index == -1)
-                    )
-                ).scalars()
-            }
-            loaded: dict[str, StepRun] = {}
-            for step in self.spec.steps:
-                row = rows.get(step.id)
-                if row is None:
-                    row = StepRun(
-                        tenant_id=run.tenant_id,
-                        run_id=run.id,
-                        step_id=step.id,
-                        item_index=-1,
-                        status="pending",
-                        idempotency_key=f"{run.id}:{step.id}",
-                    )
-                    session.add(row)
-                elif row.status == "running":
-                    row.status = "pending"  # its process died mid-step: run it again, same key
-                loaded[step.id] = row
-            await session.flush()
-            self.states = {
-                sid: StepState(
-                    r.id,
-                    r.step_id,
-                    r.status,
-                    r.attempt,
-                    r.output,
-                    r.error,
-                    r.due_at,
-                    r.idempotency_key,
+                self.states[step.id] = StepState(
+                    row_id, step.id, "pending", 0, None, None, None, key
                 )
-                for sid, r in loaded.items()
-            }
-            if run.status == "queued":
-                run.status, run.started_at = "running", utcnow()
-                if self.spec.timeout:
-                    run.deadline_at = run.started_at + __import__("datetime").timedelta(
-                        seconds=self.spec.timeout
-                    )
-                await record_event(session, run, "run.started", {"version": run.version})
-            return True
+                continue
+            status = row.status
+            if status == "running":
+                # Its process died mid-step: run it again, with the same idempotency key.
+                status = "pending"
+                self.journal.step_updates.append({"id": row.id, "status": status})
+            self.states[step.id] = StepState(
+                row.id,
+                row.step_id,
+                status,
+                row.attempt,
+                row.output,
+                row.error,
+                row.due_at,
+                row.idempotency_key,
+            )
+        if run.status == "queued":
+            run.status, run.started_at = "running", utcnow()
+            values: dict[str, Any] = {"status": "running", "started_at": run.started_at}
+            if self.spec.timeout:
+                run.deadline_at = values["deadline_at"] = run.started_at + timedelta(
+                    seconds=self.spec.timeout
+                )
+            self.journal.run_updates.append({"id": run.id, **values})
+            self._event("run.started", {"version": run.version})
 
     # -- the loop -----------------------------------------------------------------------------
 
-    async def drive(self) -> None:
-        if not await self._load():
-            return
+    async def drive(self) -> str | None:
+        """Drive the run to its end; answers its final status, or None if the lease was lost."""
         self.engine.hub.notify(self.run_id)
         renew_every = self.engine.lease.total_seconds() / 3
         next_renewal = asyncio.get_running_loop().time() + renew_every
         try:
             while True:
                 if await self._stop_requested():
-                    return
+                    return self.final_status
                 failure = self._terminal_failure()
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
-                    return
+                    return self.final_status
                 launches = [] if failure else self._ready_steps()
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
                     await self._complete()
-                    return
+                    return self.final_status
                 # This turn's transitions in one transaction: the outcomes of the steps that
                 # just ended and the start of the steps they unblocked, written before any of
                 # those steps runs.
@@ -170,7 +171,7 @@ class RunDriver:
                 if loop.time() >= next_renewal:
                     if not await self.engine.renew(self.run_id):
                         log.warning("run_lease_lost", run_id=str(self.run_id))
-                        return
+                        return self.final_status
                     next_renewal = loop.time() + renew_every
         finally:
             for task in self.tasks:
@@ -188,10 +189,9 @@ class RunDriver:
         return max(0.0, min(waits))
 
     async def _cancel_requested(self) -> bool:
-        """Whether a cancel was asked for, as every flush reads it; read afresh when poked
-        (a cancel in this process) or when no flush read it for CANCEL_POLL seconds."""
-        now = asyncio.get_running_loop().time()
-        if self.engine.take_poke(self.run_id) or now >= self._cancel_checked_at + CANCEL_POLL:
+        """Whether a cancel was asked for; read when the engine pokes this run (a cancel in
+        this process, or one its watcher saw, within CANCEL_POLL seconds, from another)."""
+        if self.engine.take_poke(self.run_id):
             async with self.db.session(readonly=True) as session:
                 self._cancel = bool(
                     (
@@ -200,7 +200,6 @@ class RunDriver:
                         )
                     ).scalar_one()
                 )
-            self._cancel_checked_at = now
         return self._cancel
 
     async def _stop_requested(self) -> bool:
@@ -438,40 +437,39 @@ class RunDriver:
             data["error"] = fields["error"]
         if status == "pending" and fields.get("due_at"):
             data["retry_at"] = fields["due_at"].isoformat()
-        self.journal.append((state.row_id, values, event, data))
+        self.journal.step_updates.append({"id": state.row_id, **values})
+        self._event(event, data)
         state.status = status
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
                 setattr(state, name, values[name])
 
+    def _event(self, type_: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        self.journal.events.append(
+            {
+                "id": new_id(),
+                "tenant_id": self.run.tenant_id,
+                "run_id": self.run_id,
+                "seq": self.seq,
+                "type": type_,
+                "data": data,
+                "created_at": utcnow(),
+            }
+        )
+
+    def _take_journal(self) -> Changes:
+        changes, self.journal = self.journal, Changes()
+        if changes.events:
+            changes.run_updates.append({"id": self.run_id, "event_seq": self.seq})
+        return changes
+
     async def _flush(self) -> None:
-        """Write the journal (step rows and their events) in one transaction."""
+        """Write the journal; the engine's writer may commit it with other runs' changes."""
         if not self.journal:
             return
-        writes, self.journal = self.journal, []
-        async with self.db.session() as session:
-            self._cancel = await self._write(session, writes)
-        self._cancel_checked_at = asyncio.get_running_loop().time()
+        await self.engine.writer.write(self._take_journal())
         self.engine.hub.notify(self.run_id)
-
-    async def _write(
-        self,
-        session: AsyncSession,
-        writes: list[tuple[uuid.UUID, dict[str, Any], str, dict[str, Any]]],
-        final_event: tuple[str, dict[str, Any]] | None = None,
-        **run_values: Any,
-    ) -> bool:
-        for row_id, values, _, _ in writes:
-            await session.execute(
-                update(StepRun)
-                .where(StepRun.id == row_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        events = [(event, data) for _, _, event, data in writes]
-        if final_event is not None:
-            events.append(final_event)
-        return await append_events(session, self.run, events, **run_values)
 
     async def _complete(self) -> None:
         try:
@@ -490,29 +488,26 @@ class RunDriver:
         self.tasks.clear()
         self.running.clear()
         now = utcnow()
-        writes, self.journal = self.journal, []
-        async with self.db.session() as session:
-            open_steps = [s.row_id for s in self.states.values() if s.status not in FINISHED_STEP]
-            await self._write(
-                session,
-                writes,
-                (f"run.{status}", {"error": error} if error else {"outputs": outputs}),
-                status=status,
-                outputs=redact(outputs, {}),
-                error=error,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            if open_steps:
-                await session.execute(
-                    update(StepRun)
-                    .where(StepRun.id.in_(open_steps))
-                    .values(status="cancelled", finished_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+        self._event(f"run.{status}", {"error": error} if error else {"outputs": outputs})
+        changes = self._take_journal()
         for state in self.states.values():
             if state.status not in FINISHED_STEP:
+                changes.step_updates.append(
+                    {"id": state.row_id, "status": "cancelled", "finished_at": now}
+                )
                 state.status = "cancelled"
+        changes.run_updates.append(
+            {
+                "id": self.run_id,
+                "status": status,
+                "outputs": redact(outputs, {}),
+                "error": error,
+                "finished_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        )
+        await self.engine.writer.write(changes)
+        self.final_status = status
         WORKFLOW_COMPLETION.labels(status).inc()
         self.engine.hub.notify(self.run_id)
