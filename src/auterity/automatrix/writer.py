@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.models import Run, RunEvent, StepRun
@@ -101,26 +101,40 @@ def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
 
 
 async def _apply(session: AsyncSession, changes: Changes) -> None:
-    """One executemany per table and set of columns, whatever the number of runs."""
+    """One executemany per table and set of columns, whatever the number of runs.
+
+    Core statements, not the ORM's bulk paths: the rows are plain values already, and the
+    ORM's bookkeeping was most of the engine's time per step."""
     if changes.step_inserts:
-        await session.execute(insert(StepRun), changes.step_inserts)
+        await session.execute(_STEP_INSERT, changes.step_inserts)
     for rows in _by_columns(changes.step_updates):
-        await session.execute(update(StepRun), rows)
+        await session.execute(_STEP_UPDATE, rows)
     for rows in _by_columns(changes.run_updates):
-        await session.execute(update(Run), rows)
+        await session.execute(_RUN_UPDATE, rows)
     if changes.events:
-        await session.execute(insert(RunEvent), changes.events)
+        await session.execute(_EVENT_INSERT, changes.events)
+
+
+_steps: Table = StepRun.__table__  # type: ignore[assignment]
+_runs: Table = Run.__table__  # type: ignore[assignment]
+_events: Table = RunEvent.__table__  # type: ignore[assignment]
+# Executed with many rows: the SET clause is made of the keys the rows carry.
+_STEP_INSERT = insert(_steps)
+_STEP_UPDATE = update(_steps).where(_steps.c.id == bindparam("row_id"))
+_RUN_UPDATE = update(_runs).where(_runs.c.id == bindparam("row_id"))
+_EVENT_INSERT = insert(_events)
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Group rows by the columns they set, keeping each row's changes in order.
+    """Group rows by the columns they set (one executemany each), keyed by `row_id`.
 
     A row updated twice in one batch (a step started and finished) is merged into one
     update, later values winning, so one executemany never touches a row twice."""
     merged: dict[Any, dict[str, Any]] = {}
     for row in rows:
-        merged.setdefault(row["id"], {}).update(row)
+        values = merged.setdefault(row["id"], {"row_id": row["id"]})
+        values.update((key, value) for key, value in row.items() if key != "id")
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in merged.values():
-        groups.setdefault(frozenset(row), []).append(row)
+    for values in merged.values():
+        groups.setdefault(frozenset(values), []).append(values)
     return list(groups.values())
