@@ -69,6 +69,7 @@ class RunDriver:
         self.spec = plan.spec
         self.graph = plan.graph
         self.states: dict[str, StepState] = {}
+        self.visible: dict[str, dict[str, Any]] = {}  # `steps` in expressions
         self.tasks: dict[asyncio.Task[None], str] = {}
         self.running: set[str] = set()  # step ids with a task
         self.journal = Changes()  # what changed since the last flush
@@ -120,6 +121,8 @@ class RunDriver:
                 row.due_at,
                 row.idempotency_key,
             )
+        for state in self.states.values():
+            self._show(state)
         if run.status == "queued":
             run.status, run.started_at = "running", utcnow()
             values: dict[str, Any] = {"status": "running", "started_at": run.started_at}
@@ -294,15 +297,24 @@ class RunDriver:
 
     # -- running a step -----------------------------------------------------------------------
 
+    def _show(self, state: StepState) -> None:
+        """Keep `steps.<id>` of the expression context in step with `state`.
+
+        Kept up to date as states change, not rebuilt for every step and item: rebuilding it
+        made a run of n steps cost n^2."""
+        if state.status in FINISHED_STEP or state.status == "waiting":
+            self.visible[state.step_id] = {
+                "output": state.output,
+                "status": state.status,
+                "error": state.error,
+            }
+        else:
+            self.visible.pop(state.step_id, None)
+
     def _context(self, item: Any = None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
-        steps = {
-            sid: {"output": s.output, "status": s.status, "error": s.error}
-            for sid, s in self.states.items()
-            if s.status in FINISHED_STEP or s.status == "waiting"
-        }
         context: dict[str, Any] = {
             "inputs": self.run.inputs,
-            "steps": steps,
+            "steps": self.visible,  # the sandbox cannot change it
             "run": {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1},
             "secrets": SecretValues(secrets or {}),
         }
@@ -443,6 +455,7 @@ class RunDriver:
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
                 setattr(state, name, values[name])
+        self._show(state)
 
     def _event(self, type_: str, data: dict[str, Any]) -> None:
         self.seq += 1
@@ -496,6 +509,7 @@ class RunDriver:
                     {"id": state.row_id, "status": "cancelled", "finished_at": now}
                 )
                 state.status = "cancelled"
+                self._show(state)
         changes.run_updates.append(
             {
                 "id": self.run_id,
