@@ -9,19 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, insert, select, update
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import SecretValues, redact, resolve_secrets
-from auterity.automatrix.events import record_event
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
 from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
 from auterity.automatrix.graph import StepGraph
-from auterity.automatrix.models import FINISHED_STEP, Run, StepRun, WorkflowVersion
-from auterity.automatrix.overrides import effective_spec
-from auterity.automatrix.spec import StepSpec
+from auterity.automatrix.models import FINISHED_STEP, Run, RunEvent, StepRun
+from auterity.automatrix.spec import StepSpec, WorkflowSpec
+from auterity.automatrix.writer import Changes
 from auterity.core.artifacts import is_reference
 from auterity.core.clock import utcnow
+from auterity.core.ids import new_id
 from auterity.core.logging import get_logger
 from auterity.core.metrics import counter, histogram
 
@@ -33,6 +33,9 @@ WORKFLOW_COMPLETION = counter("workflow_completion", "Finished workflow runs", (
 STEP_DURATION = histogram(
     "workflow_step_duration_seconds", "Step attempt duration", ("action", "status")
 )
+# A cancel asked for in this process pokes the driver at once (Engine.wake); the engine looks
+# for those asked for by another process this often.
+CANCEL_POLL = 0.5
 ERROR_RECOVERY = counter(
     "error_recovery_success", "Steps that succeeded after a retry or a fallback", ()
 )
@@ -50,103 +53,120 @@ class StepState:
     idempotency_key: str
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A workflow version parsed once: versions never change, so every run shares it."""
+
+    spec: WorkflowSpec
+    graph: StepGraph
+
+
 class RunDriver:
-    def __init__(self, engine: Engine, run_id: uuid.UUID) -> None:
+    def __init__(self, engine: Engine, run: Run, rows: list[StepRun], plan: Plan) -> None:
+        """`run` was just claimed by `engine`; `rows` are its step rows as stored."""
         self.engine = engine
         self.db = engine.db
-        self.run_id = run_id
+        self.run = run
+        self.run_id = run.id
+        self.spec = plan.spec
+        self.graph = plan.graph
         self.states: dict[str, StepState] = {}
+        self.visible: dict[str, dict[str, Any]] = {}  # `steps` in expressions
         self.tasks: dict[asyncio.Task[None], str] = {}
+        self.running: set[str] = set()  # step ids with a task
+        self.journal = Changes()  # what changed since the last flush
+        self.seq = run.event_seq  # this driver numbers the run's events while it holds the lease
+        self._cancel = run.cancel_requested
+        self._cancel_read_at = 0.0
+        self.final_status: str | None = None
+        self._prepare(rows)
 
     # -- loading ------------------------------------------------------------------------------
 
-    async def _load(self) -> bool:
-        async with self.db.session() as session:
-            run = await session.get(Run, self.run_id)
-            if run is None or run.lease_owner != self.engine.owner:
-                return False
-            version = (
-                await session.execute(
-                    select(WorkflowVersion).where(
-                        WorkflowVersion.workflow_id == run.workflow_id,
-                        WorkflowVersion.version == run.version,
-                    )
+    def _prepare(self, rows: list[StepRun]) -> None:
+        """States from the stored rows; missing rows and the run's start go in the journal."""
+        run = self.run
+        stored = {r.step_id: r for r in rows}
+        for step in self.spec.steps:
+            row = stored.get(step.id)
+            if row is None:
+                key = f"{run.id}:{step.id}"
+                row_id = new_id()
+                self.journal.step_inserts.append(
+                    {
+                        "id": row_id,
+                        "tenant_id": run.tenant_id,
+                        "run_id": run.id,
+                        "step_id": step.id,
+                        "item_index": -1,
+                        "status": "pending",
+                        "attempt": 0,
+                        "logs": [],
+                        "idempotency_key": key,
+                    }
                 )
-            ).scalar_one()
-            self.run = run
-            self.spec = effective_spec(version.spec, run.step_overrides)
-            self.graph = StepGraph.build(self.spec)
-            rows: dict[str, StepRun] = {
-                r.step_id: r
-                for r in (
-                    await session.execute(
-                        select(StepRun).where(StepRun.run_id == run.id, StepRun.item_index == -1)
-                    )
-                ).scalars()
-            }
-            loaded: dict[str, StepRun] = {}
-            for step in self.spec.steps:
-                row = rows.get(step.id)
-                if row is None:
-                    row = StepRun(
-                        tenant_id=run.tenant_id,
-                        run_id=run.id,
-                        step_id=step.id,
-                        item_index=-1,
-                        status="pending",
-                        idempotency_key=f"{run.id}:{step.id}",
-                    )
-                    session.add(row)
-                elif row.status == "running":
-                    row.status = "pending"  # its process died mid-step: run it again, same key
-                loaded[step.id] = row
-            await session.flush()
-            self.states = {
-                sid: StepState(
-                    r.id,
-                    r.step_id,
-                    r.status,
-                    r.attempt,
-                    r.output,
-                    r.error,
-                    r.due_at,
-                    r.idempotency_key,
+                self.states[step.id] = StepState(
+                    row_id, step.id, "pending", 0, None, None, None, key
                 )
-                for sid, r in loaded.items()
-            }
-            for state in self.states.values():
-                if is_reference(state.output):
-                    state.output = await self.engine.artifacts.get_json(state.output)
-            if run.status == "queued":
-                run.status, run.started_at = "running", utcnow()
-                if self.spec.timeout:
-                    run.deadline_at = run.started_at + timedelta(seconds=self.spec.timeout)
-                await record_event(session, run, "run.started", {"version": run.version})
-            return True
+                continue
+            status = row.status
+            if status == "running":
+                # Its process died mid-step: run it again, with the same idempotency key.
+                status = "pending"
+                self.journal.step_updates.append({"id": row.id, "status": status})
+            self.states[step.id] = StepState(
+                row.id,
+                row.step_id,
+                status,
+                row.attempt,
+                row.output,
+                row.error,
+                row.due_at,
+                row.idempotency_key,
+            )
+        for state in self.states.values():
+            self._show(state)
+        if run.status == "queued":
+            run.status, run.started_at = "running", utcnow()
+            values: dict[str, Any] = {"status": "running", "started_at": run.started_at}
+            if self.spec.timeout:
+                run.deadline_at = values["deadline_at"] = run.started_at + timedelta(
+                    seconds=self.spec.timeout
+                )
+            self.journal.run_updates.append({"id": run.id, **values})
+            self._event("run.started", {"version": run.version})
 
     # -- the loop -----------------------------------------------------------------------------
 
-    async def drive(self) -> None:
-        if not await self._load():
-            return
+    async def drive(self) -> str | None:
+        """Drive the run to its end; answers its final status, or None if the lease was lost."""
+        await self._resolve_references()
         self.engine.hub.notify(self.run_id)
         renew_every = self.engine.lease.total_seconds() / 3
         next_renewal = asyncio.get_running_loop().time() + renew_every
         try:
             while True:
                 if await self._stop_requested():
-                    return
+                    return self.final_status
                 await self._refresh_waiting()
+                await self._settle_due_waits()
                 failure = self._terminal_failure()
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
-                    return
+                    return self.final_status
+                launches = [] if failure else self._ready_steps()
                 if not failure:
-                    await self._start_ready_steps()
-                    await self._update_run_status()
+                    self._update_run_status(bool(launches))
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
                     await self._complete()
-                    return
+                    return self.final_status
+                # This turn's transitions in one transaction: the outcomes of the steps that
+                # just ended and the start of the steps they unblocked, written before any of
+                # those steps runs.
+                await self._flush()
+                for step, state in launches:
+                    self.tasks[asyncio.create_task(self._run_step(step, state))] = step.id
+                    self.running.add(step.id)
                 wait = self._next_wakeup()
                 loop = asyncio.get_running_loop()
                 wait = min(wait, max(0.0, next_renewal - loop.time()))
@@ -155,14 +175,14 @@ class RunDriver:
                         self.tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                     )
                     for task in done:
-                        self.tasks.pop(task)
+                        self.running.discard(self.tasks.pop(task))
                         task.result()
                 else:
                     await self.engine.hub.wait(self.run_id, wait)
                 if loop.time() >= next_renewal:
                     if not await self.engine.renew(self.run_id):
                         log.warning("run_lease_lost", run_id=str(self.run_id))
-                        return
+                        return self.final_status
                     next_renewal = loop.time() + renew_every
         finally:
             for task in self.tasks:
@@ -179,12 +199,27 @@ class RunDriver:
             waits.append((self.run.deadline_at - now).total_seconds())
         return max(0.0, min(waits))
 
+    async def _cancel_requested(self) -> bool:
+        """Whether a cancel was asked for; read when the engine pokes this run (a cancel in
+        this process, or one its watcher saw, within CANCEL_POLL seconds, from another)."""
+        poked = self.engine.take_poke(self.run_id)
+        now = asyncio.get_running_loop().time()
+        if not self.engine.watching_cancels and now - self._cancel_read_at >= CANCEL_POLL:
+            poked = True  # driven without the engine's watcher (the CLI): read it ourselves
+        if poked:
+            self._cancel_read_at = now
+            async with self.db.session(readonly=True) as session:
+                self._cancel = bool(
+                    (
+                        await session.execute(
+                            select(Run.cancel_requested).where(Run.id == self.run_id)
+                        )
+                    ).scalar_one()
+                )
+        return self._cancel
+
     async def _stop_requested(self) -> bool:
-        async with self.db.session(readonly=True) as session:
-            cancel = (
-                await session.execute(select(Run.cancel_requested).where(Run.id == self.run_id))
-            ).scalar_one()
-        if cancel:
+        if await self._cancel_requested():
             await self._finish(
                 "cancelled", error={"kind": "cancelled", "message": "Cancelled on request."}
             )
@@ -222,35 +257,24 @@ class RunDriver:
         sources = [src for src, fb in self.graph.fallbacks.items() if fb == step_id]
         return deps | set(sources)
 
-    async def _start_ready_steps(self) -> None:
+    def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
+        """Settle due timers and skips, mark the steps that can start now as running, and
+        answer them (the caller starts them once the journal is written)."""
         now = utcnow()
-        running = len(self.tasks)
+        running = len(self.running)
+        launches: list[tuple[StepSpec, StepState]] = []
         for step in self.spec.steps:
             state = self.states[step.id]
-            if state.status == "waiting" and state.due_at is not None and state.due_at <= now:
-                if state.error:
-                    await self._transition(
-                        state, "failed", error=state.error, event="step.failed", only_if="waiting"
-                    )
-                else:
-                    await self._transition(
-                        state,
-                        "succeeded",
-                        output=state.output,
-                        event="step.succeeded",
-                        only_if="waiting",
-                    )
-                continue
             if state.status != "pending" or (state.due_at is not None and state.due_at > now):
                 continue
-            if any(task_step == step.id for task_step in self.tasks.values()):
+            if step.id in self.running:
                 continue
             deps = self._effective_dependencies(step.id)
             if any(self.states[d].status not in FINISHED_STEP for d in deps):
                 continue
             verdict = self._gate(step, deps)
             if verdict is not None:
-                await self._transition(
+                self._transition(
                     state,
                     "skipped",
                     error={"kind": "skipped", "message": verdict},
@@ -259,11 +283,10 @@ class RunDriver:
                 continue
             if self.spec.concurrency is not None and running >= self.spec.concurrency:
                 break
-            await self._transition(
-                state, "running", attempt=state.attempt + 1, event="step.started"
-            )
-            self.tasks[asyncio.create_task(self._run_step(step, state))] = step.id
+            self._transition(state, "running", attempt=state.attempt + 1, event="step.started")
+            launches.append((step, state))
             running += 1
+        return launches
 
     def _gate(self, step: StepSpec, deps: set[str]) -> str | None:
         """Why the step is skipped, or None when it should run."""
@@ -284,15 +307,24 @@ class RunDriver:
 
     # -- running a step -----------------------------------------------------------------------
 
+    def _show(self, state: StepState) -> None:
+        """Keep `steps.<id>` of the expression context in step with `state`.
+
+        Kept up to date as states change, not rebuilt for every step and item: rebuilding it
+        made a run of n steps cost n^2."""
+        if state.status in FINISHED_STEP or state.status == "waiting":
+            self.visible[state.step_id] = {
+                "output": state.output,
+                "status": state.status,
+                "error": state.error,
+            }
+        else:
+            self.visible.pop(state.step_id, None)
+
     def _context(self, item: Any = None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
-        steps = {
-            sid: {"output": s.output, "status": s.status, "error": s.error}
-            for sid, s in self.states.items()
-            if s.status in FINISHED_STEP or s.status == "waiting"
-        }
         context: dict[str, Any] = {
             "inputs": self.run.inputs,
-            "steps": steps,
+            "steps": self.visible,  # the sandbox cannot change it
             "run": {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1},
             "secrets": SecretValues(secrets or {}),
         }
@@ -366,20 +398,22 @@ class RunDriver:
         if outcome.status == "succeeded":
             if state.attempt > 1:
                 ERROR_RECOVERY.inc()
-            await self._transition(
+            self._transition(
                 state,
                 "succeeded",
                 output=outcome.output,
+                stored_output=await self._stored_output(outcome.output),
                 error=None,
                 params=outcome.params,
                 logs=outcome.logs,
                 event="step.succeeded",
             )
         elif outcome.status == "waiting":
-            await self._transition(
+            self._transition(
                 state,
                 "waiting",
                 output=outcome.output,
+                stored_output=await self._stored_output(outcome.output),
                 error=outcome.timeout_error,
                 due_at=outcome.resume_at,
                 params=outcome.params,
@@ -388,7 +422,7 @@ class RunDriver:
             )
         elif should_retry(step.retry, state.attempt, outcome.kind):
             due = utcnow() + retry_delay(step.retry, state.attempt)
-            await self._transition(
+            self._transition(
                 state,
                 "pending",
                 error=outcome.error,
@@ -398,7 +432,7 @@ class RunDriver:
                 event="step.retrying",
             )
         else:
-            await self._transition(
+            self._transition(
                 state,
                 "failed",
                 error=outcome.error,
@@ -409,89 +443,184 @@ class RunDriver:
 
     # -- persistence --------------------------------------------------------------------------
 
-    async def _transition(
-        self,
-        state: StepState,
-        status: str,
-        *,
-        event: str,
-        only_if: str | None = None,
-        **fields: Any,
-    ) -> bool:
-        """Persist a step's new status with its event; `only_if` makes it conditional."""
+    def _transition(self, state: StepState, status: str, *, event: str, **fields: Any) -> None:
+        """Change a step's state now; its row and event are written by the next flush.
+
+        `stored_output` is the output as the row keeps it (a reference when it is large)."""
         now = utcnow()
         values: dict[str, Any] = {"status": status}
         for name in ("output", "error", "due_at", "attempt", "logs"):
             if name in fields:
                 values[name] = fields[name]
-        if values.get("output") is not None:
-            values["output"] = await self._stored_output(values["output"])
+        if "stored_output" in fields:
+            values["output"] = fields["stored_output"]
         if "params" in fields:
             values["input"] = fields["params"]
         if status == "running":
             values.update(started_at=now, due_at=None)
         if status in FINISHED_STEP:
             values["finished_at"] = now
-        async with self.db.session() as session:
-            query = update(StepRun).where(StepRun.id == state.row_id)
-            if only_if is not None:
-                query = query.where(StepRun.status == only_if)
-            result = await session.execute(query.values(**values))
-            if only_if is not None and getattr(result, "rowcount", 1) != 1:
-                # Someone else (an approval) settled it first; pick up their result.
-                await session.rollback()
-                await self._refresh_waiting()
-                return False
-            data: dict[str, Any] = {
-                "step": state.step_id,
-                "status": status,
-                "attempt": values.get("attempt", state.attempt),
-            }
-            if fields.get("error"):
-                data["error"] = fields["error"]
-            if status == "pending" and fields.get("due_at"):
-                data["retry_at"] = fields["due_at"].isoformat()
-            await record_event(session, self.run, event, data)
+        data: dict[str, Any] = {
+            "step": state.step_id,
+            "status": status,
+            "attempt": values.get("attempt", state.attempt),
+        }
+        if fields.get("error"):
+            data["error"] = fields["error"]
+        if status == "pending" and fields.get("due_at"):
+            data["retry_at"] = fields["due_at"].isoformat()
+        self.journal.step_updates.append({"id": state.row_id, **values})
+        self._event(event, data)
         state.status = status
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
                 setattr(state, name, fields[name] if name in fields else values[name])
-        self.engine.hub.notify(self.run_id)
-        return True
+        self._show(state)
 
     async def _stored_output(self, output: Any) -> Any:
         """The output as the row keeps it: inline, or a reference when it is large."""
+        if output is None:
+            return None
         size = len(json.dumps(output, separators=(",", ":"), default=str))
         if size <= self.engine.inline_output_bytes:
             return output
         return await self.engine.artifacts.put_json(self.run.tenant_id, output)
 
-    async def _update_run_status(self) -> None:
+    async def _resolve_references(self) -> None:
+        """Stored outputs that are references (large ones) are read back for expressions."""
+        for state in self.states.values():
+            if is_reference(state.output):
+                state.output = await self.engine.artifacts.get_json(state.output)
+                self._show(state)
+
+    def _update_run_status(self, launching: bool) -> None:
         """`waiting` while only durable waits remain (timers, approvals), else `running`."""
-        idle = not self.tasks and any(s.status == "waiting" for s in self.states.values())
+        idle = (
+            not self.tasks
+            and not launching
+            and any(s.status == "waiting" for s in self.states.values())
+        )
         desired = "waiting" if idle else "running"
         if desired == self.run.status:
             return
-        async with self.db.session() as session:
-            await session.execute(update(Run).where(Run.id == self.run_id).values(status=desired))
-            await record_event(session, self.run, f"run.{desired}", {})
         self.run.status = desired
-        self.engine.hub.notify(self.run_id)
+        self.journal.run_updates.append({"id": self.run_id, "status": desired})
+        self._event(f"run.{desired}", {})
 
     async def _refresh_waiting(self) -> None:
-        """Waiting steps can be settled from outside (approve/reject): reload them."""
+        """Waiting steps can be settled from outside (an approval decided through the API,
+        which only changes the step row): reload them, and announce what was decided here,
+        so that only the driver holding the lease numbers the events of a live run."""
         waiting = {s.row_id: s for s in self.states.values() if s.status == "waiting"}
         if not waiting:
             return
         async with self.db.session(readonly=True) as session:
-            rows = await session.execute(
-                select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
-                    StepRun.id.in_(list(waiting))
+            rows = (
+                await session.execute(
+                    select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
+                        # Decided rows only: a wait this driver has not written yet is
+                        # still `running` in its row.
+                        StepRun.id.in_(list(waiting)),
+                        StepRun.status.in_(("succeeded", "failed")),
+                    )
                 )
-            )
-            for row_id, status, output, error in rows.tuples():
-                state = waiting[row_id]
-                state.status, state.output, state.error = status, output, error
+            ).tuples()
+            settled = list(rows)
+        for row_id, status, output, error in settled:
+            state = waiting[row_id]
+            if is_reference(output):
+                output = await self.engine.artifacts.get_json(output)
+            state.status, state.output, state.error, state.due_at = status, output, error, None
+            self._show(state)
+            data: dict[str, Any] = {
+                "step": state.step_id,
+                "status": status,
+                "attempt": state.attempt,
+            }
+            if isinstance(output, dict) and "decided_by" in output:
+                data["decided_by"] = output["decided_by"]
+            if error:
+                data["error"] = error
+            self._event(f"step.{status}", data)
+
+    async def _settle_due_waits(self) -> None:
+        """End the waits whose time has come (timers; approvals that timed out).
+
+        Conditional on the row still waiting, in its own transaction with its event: an
+        approval decided meanwhile wins, and is picked up by the next refresh."""
+        now = utcnow()
+        due = [
+            s
+            for s in self.states.values()
+            if s.status == "waiting" and s.due_at is not None and s.due_at <= now
+        ]
+        if not due:
+            return
+        await self._flush()  # events already numbered go first
+        for state in due:
+            status = "failed" if state.error else "succeeded"
+            values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
+            data: dict[str, Any] = {"step": state.step_id, "status": status}
+            data["attempt"] = state.attempt
+            if state.error:
+                data["error"] = state.error
+            async with self.db.session() as session:
+                result = await session.execute(
+                    update(StepRun)
+                    .where(StepRun.id == state.row_id, StepRun.status == "waiting")
+                    .values(**values)
+                )
+                if not isinstance(result, CursorResult) or result.rowcount != 1:
+                    continue  # decided from outside first: the next refresh announces it
+                self.seq += 1
+                await session.execute(
+                    insert(RunEvent.__table__),  # type: ignore[arg-type]
+                    [
+                        {
+                            "id": new_id(),
+                            "tenant_id": self.run.tenant_id,
+                            "run_id": self.run_id,
+                            "seq": self.seq,
+                            "type": f"step.{status}",
+                            "data": data,
+                            "created_at": utcnow(),
+                        }
+                    ],
+                )
+                await session.execute(
+                    update(Run).where(Run.id == self.run_id).values(event_seq=self.seq)
+                )
+            state.status = status
+            self._show(state)
+            self.engine.hub.notify(self.run_id)
+        await self._refresh_waiting()
+
+    def _event(self, type_: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        self.journal.events.append(
+            {
+                "id": new_id(),
+                "tenant_id": self.run.tenant_id,
+                "run_id": self.run_id,
+                "seq": self.seq,
+                "type": type_,
+                "data": data,
+                "created_at": utcnow(),
+            }
+        )
+
+    def _take_journal(self) -> Changes:
+        changes, self.journal = self.journal, Changes()
+        if changes.events:
+            changes.run_updates.append({"id": self.run_id, "event_seq": self.seq})
+        return changes
+
+    async def _flush(self) -> None:
+        """Write the journal; the engine's writer may commit it with other runs' changes."""
+        if not self.journal:
+            return
+        await self.engine.writer.write(self._take_journal())
+        self.engine.hub.notify(self.run_id)
 
     async def _complete(self) -> None:
         try:
@@ -508,35 +637,29 @@ class RunDriver:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        self.running.clear()
         now = utcnow()
-        async with self.db.session() as session:
-            open_steps = [s.row_id for s in self.states.values() if s.status not in FINISHED_STEP]
-            if open_steps:
-                await session.execute(
-                    update(StepRun)
-                    .where(StepRun.id.in_(open_steps))
-                    .values(status="cancelled", finished_at=now)
-                )
-            await session.execute(
-                update(Run)
-                .where(Run.id == self.run_id)
-                .values(
-                    status=status,
-                    outputs=redact(outputs, {}),
-                    error=error,
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            await record_event(
-                session,
-                self.run,
-                f"run.{status}",
-                {"error": error} if error else {"outputs": outputs},
-            )
+        self._event(f"run.{status}", {"error": error} if error else {"outputs": outputs})
+        changes = self._take_journal()
         for state in self.states.values():
             if state.status not in FINISHED_STEP:
+                changes.step_updates.append(
+                    {"id": state.row_id, "status": "cancelled", "finished_at": now}
+                )
                 state.status = "cancelled"
+                self._show(state)
+        changes.run_updates.append(
+            {
+                "id": self.run_id,
+                "status": status,
+                "outputs": redact(outputs, {}),
+                "error": error,
+                "finished_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        )
+        await self.engine.writer.write(changes)
+        self.final_status = status
         WORKFLOW_COMPLETION.labels(status).inc()
         self.engine.hub.notify(self.run_id)

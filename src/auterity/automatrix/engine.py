@@ -21,18 +21,25 @@ from sqlalchemy import CursorResult, or_, select, update
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
-from auterity.automatrix.driver import RunDriver
+from auterity.automatrix.driver import CANCEL_POLL, Plan, RunDriver
 from auterity.automatrix.events import EventHub
-from auterity.automatrix.models import FINISHED_RUN, Run
+from auterity.automatrix.graph import StepGraph
+from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
+from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
+from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
 from auterity.integrations.http import OutboundHttp
 
 log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
+CLAIM_BATCH = 100
+PLAN_CACHE_SIZE = 256
+STATUS_POLL = 0.5  # how often wait_for reads the status of runs driven elsewhere
 
 
 class Engine:
@@ -62,25 +69,40 @@ class Engine:
         self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
         self.calls = EngineWorkflowCalls(self)
-        self._drivers: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
+        self._poked: set[uuid.UUID] = set()
         self._scheduler: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.writer = Writer(db)
+        self._plans: dict[tuple[uuid.UUID, int], asyncio.Future[Plan]] = {}
+        # wait_for: one shared answer per awaited run, and how many wait for it.
+        self._waiters: dict[uuid.UUID, asyncio.Future[str]] = {}
+        self._waiting: dict[uuid.UUID, int] = {}
+        self._last_status: dict[uuid.UUID, str] = {}
+        self._status_wanted = asyncio.Event()
+        self._status_reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule_loop(), name="engine-scheduler")
+            self._watcher = asyncio.create_task(self._watch_cancels(), name="engine-cancels")
 
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
-        # Taken before cancelling: each driver task removes itself from `_drivers` as it ends.
-        driven = list(self._drivers)
-        tasks = [t for t in (self._scheduler, *self._drivers.values()) if t is not None]
+        driven = list(self._drivers)  # each driver task forgets its run as it ends
+        tasks = [
+            t
+            for t in (self._scheduler, self._watcher, self._status_reader, *self._drivers.values())
+            if t is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._scheduler = None
+        self._scheduler = self._watcher = self._status_reader = None
+        await self.writer.close()
         if driven:
             async with self.db.session() as session:
                 await session.execute(
@@ -95,19 +117,63 @@ class Engine:
         """Look for work now (a run was started, resumed or cancelled)."""
         self._wake.set()
         if run_id is not None:
+            if run_id in self._drivers:
+                self._poked.add(run_id)  # its driver re-reads the run (cancel) on its next turn
             self.hub.notify(run_id)
+
+    @property
+    def watching_cancels(self) -> bool:
+        """Whether the watcher pokes drivers of runs cancelled from another process (not when
+        the CLI drives a run with `drive_here`; its driver then reads the flag itself)."""
+        return self._watcher is not None and not self._watcher.done()
+
+    def take_poke(self, run_id: uuid.UUID) -> bool:
+        """Whether `wake(run_id)` was called since the last time its driver asked."""
+        if run_id in self._poked:
+            self._poked.discard(run_id)
+            return True
+        return False
+
+    async def _watch_cancels(self) -> None:
+        """One query every CANCEL_POLL seconds for all runs driven here, instead of one per
+        run: pokes the drivers of runs whose cancel was asked for (from any process)."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL)
+            try:
+                driven = list(self._drivers)
+                for start in range(0, len(driven), 500):
+                    async with self.db.session(readonly=True) as session:
+                        cancelled = (
+                            await session.execute(
+                                select(Run.id).where(
+                                    Run.id.in_(driven[start : start + 500]),
+                                    Run.cancel_requested.is_(True),
+                                )
+                            )
+                        ).scalars()
+                        for run_id in cancelled:
+                            self.wake(run_id)
+            except Exception:  # keep watching through a transient database error
+                log.exception("engine_cancel_watch_failed")
 
     async def _schedule_loop(self) -> None:
         while True:
+            backlog = False
             try:
-                await self.claim_runs()
+                claimed = await self.claim_runs(CLAIM_BATCH)
+                # A full batch means more runs may be queued: claim again at once instead of
+                # leaving them for the next poll (a burst of runs would go at 100 per second).
+                backlog = len(claimed) == CLAIM_BATCH
             except Exception:  # keep scheduling through a transient database error
                 log.exception("engine_claim_failed")
+            if backlog:
+                await asyncio.sleep(0)  # let the drivers just started take their first turn
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
 
-    async def claim_runs(self, limit: int = 100) -> list[uuid.UUID]:
+    async def claim_runs(self, limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
         now = utcnow()
         async with self.db.session(readonly=True) as session:
             candidates = (
@@ -125,16 +191,91 @@ class Engine:
                 .scalars()
                 .all()
             )
-        claimed = []
-        for run_id in candidates:
-            if run_id in self._drivers:
-                continue
-            if await self.claim(run_id):
-                claimed.append(run_id)
-                task = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
-                self._drivers[run_id] = task
+        wanted = [run_id for run_id in candidates if run_id not in self._drivers]
+        claimed = await self._claim_many(wanted) if wanted else []
+        for run, rows in claimed:
+            task = asyncio.create_task(self._drive(run, rows), name=f"run-{run.id}")
+            self._drivers[run.id] = task
         ACTIVE_RUNS.set(len(self._drivers))
-        return claimed
+        return [run.id for run, _ in claimed]
+
+    async def _claim_many(self, run_ids: list[uuid.UUID]) -> list[tuple[Run, list[StepRun]]]:
+        """`claim` for a batch in one statement, reading the step rows of the runs taken in
+        the same transaction; answers those runs with their rows, in the given order."""
+        now = utcnow()
+        async with self.db.session() as session:
+            runs = {
+                run.id: run
+                for run in (
+                    await session.execute(
+                        update(Run)
+                        .where(
+                            Run.id.in_(run_ids),
+                            Run.status.not_in(FINISHED_RUN),
+                            or_(
+                                Run.lease_owner.is_(None),
+                                Run.lease_expires_at < now,
+                                Run.lease_owner == self.owner,
+                            ),
+                        )
+                        .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
+                        .returning(Run)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).scalars()
+            }
+            rows: dict[uuid.UUID, list[StepRun]] = {run_id: [] for run_id in runs}
+            if runs:
+                stored = await session.execute(
+                    select(StepRun).where(StepRun.run_id.in_(list(runs)), StepRun.item_index == -1)
+                )
+                for row in stored.scalars():
+                    rows[row.run_id].append(row)
+        return [(runs[run_id], rows[run_id]) for run_id in run_ids if run_id in runs]
+
+    async def plan(
+        self,
+        workflow_id: uuid.UUID,
+        version: int,
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> Plan:
+        """The parsed spec and graph of a workflow version, read and built once per process
+        (versions never change); a run with step overrides (a retry) gets its own."""
+        if overrides:
+            return await self._load_plan(workflow_id, version, overrides)
+        key = (workflow_id, version)
+        loading = self._plans.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_plan(workflow_id, version))
+            self._plans[key] = loading
+            while len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.pop(next(iter(self._plans)))
+        try:
+            # Shielded: the runs of a version share one load, which a cancelled driver must
+            # not cancel for the others.
+            return await asyncio.shield(loading)
+        except Exception:
+            if self._plans.get(key) is loading:
+                del self._plans[key]  # the next run tries again
+            raise
+
+    async def _load_plan(
+        self,
+        workflow_id: uuid.UUID,
+        version: int,
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> Plan:
+        async with self.db.session(readonly=True) as session:
+            document = (
+                await session.execute(
+                    select(WorkflowVersion.spec).where(
+                        WorkflowVersion.workflow_id == workflow_id,
+                        WorkflowVersion.version == version,
+                    )
+                )
+            ).scalar_one()
+        spec = effective_spec(document, overrides)
+        return Plan(spec, StepGraph.build(spec))
 
     async def claim(self, run_id: uuid.UUID) -> bool:
         """Take the run's lease if it is free or lapsed: one atomic UPDATE on either database."""
@@ -181,43 +322,103 @@ class Engine:
         """Claim the run and drive it in the calling task until it ends or stops (the CLI does
         this instead of `start`, so it drives its own run and no other). False when another
         process holds the run's lease."""
-        if not await self.claim(run_id):
+        claimed = await self._claim_many([run_id])
+        if not claimed:
             return False
+        run, rows = claimed[0]
         try:
-            await self._drive(run_id)
+            await self._drive(run, rows)
         except asyncio.CancelledError:
             # Interrupted (Ctrl-C): let another engine resume the run now, not when the lease ends.
             await self.release(run_id)
             raise
         return True
 
-    async def _drive(self, run_id: uuid.UUID) -> None:
+    async def _drive(self, run: Run, rows: list[StepRun]) -> str | None:
+        """The run's final status, or None when this process stopped driving it unfinished."""
+        run_id = run.id
         try:
-            await RunDriver(self, run_id).drive()
+            plan = await self.plan(run.workflow_id, run.version, run.step_overrides)
+            status = await RunDriver(self, run, rows, plan).drive()
+            if status is not None:
+                self._answer_waiters(run_id, status)
+            return status
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("run_driver_crashed", run_id=str(run_id))
             await self.release(run_id)
+            return None
         finally:
             self._drivers.pop(run_id, None)
+            self._poked.discard(run_id)
             ACTIVE_RUNS.set(len(self._drivers))
 
     async def wait_for(self, run_id: uuid.UUID, timeout: float = 60.0) -> str:
-        """Wait until the run finishes (tests, CLI, sync webhooks); returns its status."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            async with self.db.session(readonly=True) as session:
-                status = (
-                    await session.execute(select(Run.status).where(Run.id == run_id))
-                ).scalar_one()
-            if status in FINISHED_RUN:
-                return str(status)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
-            await self.hub.wait(run_id, min(0.5, remaining))
+        """Wait until the run finishes (tests, CLI, sync webhooks); returns its status.
+
+        Waiters share their reads: a run driven here is answered by its driver as it ends,
+        and one query reads the status of every awaited run when a waiter arrives and then
+        every STATUS_POLL seconds (for runs another process drives).
+        """
+        future = self._waiters.get(run_id)
+        if future is None:
+            future = self._waiters[run_id] = asyncio.get_running_loop().create_future()
+        self._waiting[run_id] = self._waiting.get(run_id, 0) + 1
+        self._status_wanted.set()
+        if self._status_reader is None or self._status_reader.done():
+            self._status_reader = asyncio.create_task(self._read_statuses(), name="engine-waits")
+        try:
+            # Shielded: one waiter timing out must not cancel the answer for the others.
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            status = self._last_status.get(run_id, "unfinished")
+            raise TimeoutError(f"run {run_id} still {status} after {timeout}s") from None
+        finally:
+            self._waiting[run_id] -= 1
+            if not self._waiting[run_id]:
+                del self._waiting[run_id]
+                self._waiters.pop(run_id, None)
+                self._last_status.pop(run_id, None)
+
+    def _answer_waiters(self, run_id: uuid.UUID, status: str | BaseException) -> None:
+        future = self._waiters.get(run_id)
+        if future is None or future.done():
+            return
+        if isinstance(status, BaseException):
+            future.set_exception(status)
+        else:
+            future.set_result(status)
+
+    async def _read_statuses(self) -> None:
+        while self._waiters:
+            self._status_wanted.clear()
+            unanswered = [run_id for run_id, f in self._waiters.items() if not f.done()]
+            try:
+                for start in range(0, len(unanswered), 500):
+                    chunk = unanswered[start : start + 500]
+                    async with self.db.session(readonly=True) as session:
+                        found = dict(
+                            (
+                                await session.execute(
+                                    select(Run.id, Run.status).where(Run.id.in_(chunk))
+                                )
+                            )
+                            .tuples()
+                            .all()
+                        )
+                    for run_id in chunk:
+                        status = found.get(run_id)
+                        if status is None:
+                            self._answer_waiters(run_id, NotFound(f"Run {run_id} does not exist."))
+                            continue
+                        self._last_status[run_id] = status
+                        if status in FINISHED_RUN:
+                            self._answer_waiters(run_id, status)
+            except Exception:  # keep answering through a transient database error
+                log.exception("engine_status_read_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_wanted.wait(), STATUS_POLL)
 
 
 def _rowcount(result: Any) -> int:

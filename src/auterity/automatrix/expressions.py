@@ -124,20 +124,25 @@ def _walk(node: nodes.Node) -> Iterator[Reference]:
         yield from _walk(child)
 
 
+@lru_cache(maxsize=4096)
+def _source_references(source: str) -> frozenset[Reference]:
+    """Parsed once per source: the engine asks again for every step it runs."""
+    try:
+        tree = _native.parse(source)
+    except TemplateSyntaxError:
+        return frozenset()
+    found = set(_walk(tree))
+    # `steps.a` is also seen as a bare Name `steps`; keep the most specific form.
+    named_roots = {ref.root for ref in found if ref.name is not None}
+    return frozenset(ref for ref in found if ref.name is not None or ref.root not in named_roots)
+
+
 def references(value: Any) -> set[Reference]:
     """Every `root.name` an expression inside `value` reads (for dependency inference)."""
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return set()
-        source = value
-        try:
-            tree = _native.parse(source)
-        except TemplateSyntaxError:
-            return set()
-        found = set(_walk(tree))
-        # `steps.a` is also seen as a bare Name `steps`; keep the most specific form.
-        named_roots = {ref.root for ref in found if ref.name is not None}
-        return {ref for ref in found if ref.name is not None or ref.root not in named_roots}
+        return set(_source_references(value))
     if isinstance(value, dict):
         return set(chain.from_iterable(references(v) for v in value.values()))
     if isinstance(value, list):

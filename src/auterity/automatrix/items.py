@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
 from auterity.automatrix.models import StepRun
 from auterity.automatrix.spec import StepSpec
+from auterity.automatrix.writer import Changes
 from auterity.core.clock import utcnow
 
 if TYPE_CHECKING:
@@ -54,20 +55,23 @@ async def run_items(
                 # Items retry in place; the step's own retries are durable due times.
                 await asyncio.sleep(retry_delay(step.retry, attempt).total_seconds())
         status = "succeeded" if outcome.status == "succeeded" else "failed"
-        async with driver.db.session() as session:
-            await session.execute(
-                update(StepRun)
-                .where(StepRun.id == row["id"])
-                .values(
-                    status=status,
-                    attempt=attempt,
-                    output=outcome.output,
-                    error=outcome.error,
-                    input=outcome.params,
-                    logs=outcome.logs,
-                    finished_at=utcnow(),
-                )
+        # Through the engine's writer: items finishing together share one transaction.
+        await driver.engine.writer.write(
+            Changes(
+                step_updates=[
+                    {
+                        "id": row["id"],
+                        "status": status,
+                        "attempt": attempt,
+                        "output": outcome.output,
+                        "error": outcome.error,
+                        "input": outcome.params,
+                        "logs": outcome.logs,
+                        "finished_at": utcnow(),
+                    }
+                ]
             )
+        )
         if status == "succeeded":
             outputs[index] = outcome.output
         else:
