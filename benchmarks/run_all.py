@@ -9,11 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import api_baseline
 from rich.console import Console
+
 
 def _engine() -> int:
     # engine.py runs Prefect in a virtualenv of its own, so it is a child process here too.
