@@ -320,17 +320,7 @@ async def _decide(
     )
     await session.commit()
     _engine(request).wake(run_id)
-    return StepOut(
-        id=step.step_id,
-        status=step.status,
-        attempt=step.attempt,
-        input=step.input,
-        output=step.output,
-        error=step.error,
-        logs=step.logs or [],
-        started_at=step.started_at,
-        finished_at=step.finished_at,
-    )
+    return StepOut.from_row(step)
 
 
 @runs.post("/{run_id}/steps/{step_id}/approve", response_model=StepOut)

@@ -95,6 +95,15 @@ class StepOut(ResponseModel):
         default=None, description="Set when a retry reused this result from that run."
     )
 
+    @classmethod
+    def from_row(cls, row: Any) -> StepOut:
+        """From a `StepRun` row (the row's `step_id` is the step's `id` here)."""
+        return cls(
+            id=row.step_id, status=row.status, attempt=row.attempt, input=row.input,
+            output=row.output, error=row.error, logs=row.logs or [], started_at=row.started_at,
+            finished_at=row.finished_at, reused_from=row.reused_from,
+        )  # fmt: skip
+
 
 class RunOut(ResponseModel):
     id: uuid.UUID

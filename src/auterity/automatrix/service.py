@@ -235,21 +235,7 @@ async def run_view(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
     """The run with its steps, as the API and the CLI show it."""
     run = await get_run(session, run_id)
     out = RunOut.model_validate(run)
-    out.steps = [
-        StepOut(
-            id=s.step_id,
-            status=s.status,
-            attempt=s.attempt,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            logs=s.logs or [],
-            started_at=s.started_at,
-            finished_at=s.finished_at,
-            reused_from=s.reused_from,
-        )
-        for s in await run_steps(session, run_id)
-    ]
+    out.steps = [StepOut.from_row(s) for s in await run_steps(session, run_id)]
     return out
 
 
