@@ -487,7 +487,7 @@ async def bench_backend(backend: str, cases: list[str], sizes: Sizes) -> dict[st
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=CASES, default=list(CASES))
     parser.add_argument("--no-postgres", action="store_true")
@@ -495,7 +495,7 @@ def main() -> None:
     parser.add_argument("--no-prefect-install", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = Sizes(3, 10, 300, 1000) if args.quick else Sizes()
 
     backends = ["sqlite"]
@@ -573,7 +573,8 @@ def main() -> None:
         console.print(f"[yellow]{note}[/yellow]")
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

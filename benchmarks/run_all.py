@@ -1,28 +1,36 @@
-"""Run every benchmark in turn (`make bench`); each prints its own table.
+"""Every benchmark with its default settings, one after another (`make bench`).
 
-Arguments are passed to each script (for instance `--quick`). Exits non-zero if one failed.
+Each entry names a benchmark and the function that runs it and prints its own results;
+a new benchmark is one more line in BENCHMARKS.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
+import time
+from collections.abc import Callable
 
-HERE = Path(__file__).resolve().parent
-SCRIPTS = [
-    "engine.py",  # the workflow engine: 40 sequential steps vs Prefect, runs/s, fan-out
+import api_baseline
+import engine
+from rich.console import Console
+
+BENCHMARKS: list[tuple[str, Callable[[], int]]] = [
+    ("api_baseline", lambda: api_baseline.main([])),
+    ("engine", lambda: engine.main([])),
 ]
 
 
 def main() -> int:
+    console = Console()
     failed = []
-    for script in SCRIPTS:
-        print(f"\n=== {script} ===", flush=True)
-        if subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]]) != 0:
-            failed.append(script)
+    for name, run in BENCHMARKS:
+        console.rule(name)
+        started = time.perf_counter()
+        if run() != 0:
+            failed.append(name)
+        console.print(f"{name} took {time.perf_counter() - started:.0f} s")
     if failed:
-        print(f"\nFailed: {', '.join(failed)}", file=sys.stderr)
+        console.print(f"[red]failed: {', '.join(failed)}[/red]")
     return 1 if failed else 0
 
 

@@ -136,13 +136,18 @@ async def workflow(client: httpx.AsyncClient, owner: Account) -> Resource:
     )
 
 
-@resource("/api/runs/{run_id}", "/api/runs/{run_id}/cancel", "/api/runs/{run_id}/events")
+@resource(
+    "/api/runs/{run_id}",
+    "/api/runs/{run_id}/cancel",
+    "/api/runs/{run_id}/events",
+    "/api/runs/{run_id}/retry",
+)
 async def run(client: httpx.AsyncClient, owner: Account) -> Resource:
     workflow_id = await _workflow(client, owner)
     started = await client.post(
         f"/api/workflows/{workflow_id}/runs", json={}, headers=owner.headers
     )
-    return Resource({"run_id": started.json()["id"]})
+    return Resource({"run_id": started.json()["id"]}, {"POST": {}})
 
 
 @resource("/api/auth/policies/{policy_id}")
@@ -182,3 +187,20 @@ for _saml_route in ("metadata", "login", "acs"):
     EXEMPT[f"/api/auth/saml/{{tenant_slug}}/{{name}}/{_saml_route}"] = (
         "public: the SAML endpoint an IdP or browser reaches for the tenant named in the path"
     )
+
+
+@resource(
+    "/api/runs/{run_id}/steps/{step_id}/approve",
+    "/api/runs/{run_id}/steps/{step_id}/reject",
+    "/api/runs/{run_id}/steps/{step_id}/output",
+)
+async def approval_step(client: httpx.AsyncClient, owner: Account) -> Resource:
+    spec = {
+        "name": f"victim-approval-{uuid.uuid4().hex[:6]}",
+        "steps": [{"id": "ask", "uses": "approval", "with": {"message": "ok?"}}],
+    }
+    created = await client.post("/api/workflows", json=spec, headers=owner.headers)
+    started = await client.post(
+        f"/api/workflows/{created.json()['id']}/runs", json={}, headers=owner.headers
+    )
+    return Resource({"run_id": started.json()["id"], "step_id": "ask"}, {"POST": {}})

@@ -1,4 +1,4 @@
-"""Wires the workflow engine to this process's database and secret store."""
+"""Wires the workflow engine to this process's database, secret store and outbound HTTP."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
+from auterity.integrations.http import OutboundHttp
 from auterity.secrets import SecretService
 
 
@@ -18,4 +19,13 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         except NotFound:
             return None
 
-    return Engine(runtime.db, actions, secrets=lookup)
+    settings = runtime.settings
+    return Engine(
+        runtime.db,
+        actions,
+        secrets=lookup,
+        lease_seconds=settings.engine_lease_seconds,
+        poll_interval=settings.engine_poll_seconds,
+        inline_output_bytes=settings.step_output_inline_bytes,
+        http=OutboundHttp.from_settings(settings),
+    )

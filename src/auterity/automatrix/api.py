@@ -8,20 +8,22 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select, update
+from pydantic import Field
+from sqlalchemy import select
 
-from auterity.automatrix import service
+from auterity.automatrix import approvals, retry, service
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.documents import parse_document
 from auterity.automatrix.engine import Engine
-from auterity.automatrix.events import events_after
+from auterity.automatrix.events import event_payload, follow_events
 from auterity.automatrix.models import FINISHED_RUN, Run, Workflow, WorkflowVersion
 from auterity.automatrix.schemas import (
     RunCreate,
     RunOut,
     RunPage,
+    RunRetry,
     StepOut,
     ValidationOut,
     VersionOut,
@@ -30,8 +32,12 @@ from auterity.automatrix.schemas import (
 )
 from auterity.automatrix.spec import spec_json_schema
 from auterity.automatrix.validation import validate
-from auterity.core.errors import BadRequest, Conflict, NotFound, PreconditionRequired
-from auterity.identity.deps import TenantSession, require
+from auterity.core.artifacts import is_reference
+from auterity.core.errors import AuterityError, BadRequest, Conflict, NotFound, PreconditionRequired
+from auterity.core.problems import problem_response
+from auterity.core.schemas import StrictModel
+from auterity.core.tenancy import bind_tenant
+from auterity.identity.deps import TenantSession, require, resolve_principal
 from auterity.identity.permissions import Permission
 from auterity.identity.principal import Principal
 
@@ -73,18 +79,6 @@ async def _document(request: Request) -> tuple[Any, str | None]:
     return document, source
 
 
-def _workflow_out(workflow: Workflow, spec: dict[str, Any] | None = None) -> WorkflowOut:
-    return WorkflowOut(
-        id=workflow.id,
-        name=workflow.name,
-        description=workflow.description,
-        version=workflow.current_version,
-        created_at=workflow.created_at,
-        updated_at=workflow.updated_at,
-        spec=spec,
-    )
-
-
 @workflows.post("/validate", response_model=ValidationOut, openapi_extra=SPEC_BODY)
 async def validate_workflow(request: Request, principal: Reader) -> ValidationOut:
     """Check a spec; answers every problem at once, each with a JSON pointer and a hint."""
@@ -104,7 +98,7 @@ async def create_workflow(
     )
     response.headers["ETag"] = service.etag(1)
     response.headers["Location"] = f"/api/workflows/{workflow.id}"
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.get("", response_model=WorkflowPage)
@@ -121,7 +115,8 @@ async def list_workflows(
     more = len(rows) > limit
     rows = rows[:limit]
     return WorkflowPage(
-        items=[_workflow_out(w) for w in rows], next_cursor=str(rows[-1].id) if more else None
+        items=[WorkflowOut.from_row(w) for w in rows],
+        next_cursor=str(rows[-1].id) if more else None,
     )
 
 
@@ -132,7 +127,7 @@ async def get_workflow(
     workflow = await service.get_workflow(session, workflow_id)
     version = await service.get_version(session, workflow)
     response.headers["ETag"] = service.etag(workflow.current_version)
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.put("/{workflow_id}", response_model=WorkflowOut, openapi_extra=SPEC_BODY)
@@ -157,7 +152,7 @@ async def update_workflow(
         session, workflow, if_match, spec, document, source, principal.user_id
     )
     response.headers["ETag"] = service.etag(version.version)
-    return _workflow_out(workflow, version.spec)
+    return WorkflowOut.from_row(workflow, version.spec)
 
 
 @workflows.delete("/{workflow_id}", status_code=204)
@@ -251,24 +246,35 @@ async def list_runs(
 
 @runs.get("/{run_id}", response_model=RunOut)
 async def get_run(run_id: uuid.UUID, principal: Reader, session: TenantSession) -> RunOut:
-    run = await service.get_run(session, run_id)
-    steps = await service.run_steps(session, run_id)
-    out = RunOut.model_validate(run)
-    out.steps = [
-        StepOut(
-            id=s.step_id,
-            status=s.status,
-            attempt=s.attempt,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            logs=s.logs or [],
-            started_at=s.started_at,
-            finished_at=s.finished_at,
-        )
-        for s in steps
-    ]
-    return out
+    return await service.run_view(session, run_id)
+
+
+@runs.post("/{run_id}/retry", status_code=201, response_model=RunOut)
+async def retry_run(
+    run_id: uuid.UUID,
+    body: RunRetry,
+    request: Request,
+    response: Response,
+    principal: Runner,
+    session: TenantSession,
+) -> RunOut:
+    """Retry a finished run as a new run on the same version, optionally with edited inputs
+    or step parameters; steps that succeeded upstream of the restart are reused, not re-run."""
+    engine = _engine(request)
+    original = await service.get_run(session, run_id)
+    run = await retry.retry_run(
+        session,
+        _registry(request),
+        original,
+        from_step=body.from_step,
+        inputs=body.inputs,
+        with_=body.with_,
+        created_by=principal.user_id,
+    )
+    await session.commit()
+    engine.wake(run.id)
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return await service.run_view(session, run.id)
 
 
 @runs.post("/{run_id}/cancel", response_model=RunOut)
@@ -276,13 +282,81 @@ async def cancel_run(
     run_id: uuid.UUID, request: Request, principal: Runner, session: TenantSession
 ) -> RunOut:
     """Ask the engine to cancel; running steps are cancelled, the run ends `cancelled`."""
-    run = await service.get_run(session, run_id)
-    if run.status in FINISHED_RUN:
-        raise Conflict(f"The run already ended ({run.status}).")
-    await session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+    run = await service.request_cancel(session, run_id)
     await session.commit()
     _engine(request).wake(run_id)
     return RunOut.model_validate(run)
+
+
+@runs.get("/{run_id}/steps/{step_id}/output")
+async def step_output(
+    run_id: uuid.UUID, step_id: str, request: Request, principal: Reader, session: TenantSession
+) -> Any:
+    """A step's whole output, also when it was too large to keep inline (see `$artifact`)."""
+    await service.get_run(session, run_id)
+    step = next((s for s in await service.run_steps(session, run_id) if s.step_id == step_id), None)
+    if step is None:
+        raise NotFound(f"Run {run_id} has no step {step_id!r}.")
+    if is_reference(step.output):
+        return await _engine(request).artifacts.get_json(step.output)
+    return step.output
+
+
+class Decision(StrictModel):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+async def _decide(
+    request: Request,
+    run_id: uuid.UUID,
+    step_id: str,
+    principal: Principal,
+    session: TenantSession,
+    approve: bool,
+    body: Decision,
+) -> StepOut:
+    step = await approvals.decide(
+        session, run_id, step_id, principal, approve=approve, comment=body.comment
+    )
+    await session.commit()
+    _engine(request).wake(run_id)
+    return StepOut(
+        id=step.step_id,
+        status=step.status,
+        attempt=step.attempt,
+        input=step.input,
+        output=step.output,
+        error=step.error,
+        logs=step.logs or [],
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+    )
+
+
+@runs.post("/{run_id}/steps/{step_id}/approve", response_model=StepOut)
+async def approve_step(
+    run_id: uuid.UUID,
+    step_id: str,
+    body: Decision,
+    request: Request,
+    principal: Runner,
+    session: TenantSession,
+) -> StepOut:
+    """Approve a waiting `approval` step; the run continues."""
+    return await _decide(request, run_id, step_id, principal, session, True, body)
+
+
+@runs.post("/{run_id}/steps/{step_id}/reject", response_model=StepOut)
+async def reject_step(
+    run_id: uuid.UUID,
+    step_id: str,
+    body: Decision,
+    request: Request,
+    principal: Runner,
+    session: TenantSession,
+) -> StepOut:
+    """Reject a waiting `approval` step; it fails (the run too, unless on_error says otherwise)."""
+    return await _decide(request, run_id, step_id, principal, session, False, body)
 
 
 @runs.get("/{run_id}/events", response_class=StreamingResponse)
@@ -305,37 +379,51 @@ async def run_events(
     db = request.app.state.runtime.db
 
     async def stream() -> AsyncIterator[bytes]:
-        seq = start
-        while True:
-            async with db.session(readonly=True) as reader:
-                batch = await events_after(reader, run_id, seq)
-                status = (
-                    await reader.execute(select(Run.status).where(Run.id == run_id))
-                ).scalar_one()
-            for event in batch:
-                seq = event.seq
-                payload = json.dumps(
-                    {
-                        "seq": event.seq,
-                        "type": event.type,
-                        "data": event.data,
-                        "at": event.created_at.isoformat(),
-                    }
-                )
-                yield f"id: {event.seq}\nevent: {event.type}\ndata: {payload}\n\n".encode()
-            if not batch and status in FINISHED_RUN:
-                return
-            if not batch:
+        async for event in follow_events(db, engine.hub, run_id, start):
+            if event is None:
                 if await request.is_disconnected():
                     return
-                await engine.hub.wait(run_id, 5.0)
                 yield b": keep-alive\n\n"
+                continue
+            payload = json.dumps(event_payload(event))
+            yield f"id: {event.seq}\nevent: {event.type}\ndata: {payload}\n\n".encode()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@runs.websocket("/{run_id}/ws")
+async def run_websocket(websocket: WebSocket, run_id: uuid.UUID, after: int = 0) -> None:
+    """The same events over a WebSocket. Authenticate with `Authorization: Bearer` or, from a
+    browser (which cannot set headers), `?access_token=`; resume with `?after=seq`."""
+    identity = websocket.app.state.identity
+    header = websocket.headers.get("authorization", "")
+    token = websocket.query_params.get("access_token")
+    if header.lower().startswith("bearer "):
+        token = header[7:]
+    try:
+        principal = await resolve_principal(websocket, token, identity)
+        principal.require(Permission.WORKFLOW_READ)
+        async with websocket.app.state.runtime.db.session(readonly=True) as session:
+            bind_tenant(session, principal.tenant_id)
+            await service.get_run(session, run_id)
+    except AuterityError as exc:
+        # Refuse the handshake with the same problem response an HTTP request would get.
+        await websocket.send_denial_response(problem_response(exc, websocket.url.path))
+        return
+    await websocket.accept()
+    engine = _engine(websocket)  # type: ignore[arg-type]
+    try:
+        async for event in follow_events(websocket.app.state.runtime.db, engine.hub, run_id, after):
+            if event is None:
+                continue
+            await websocket.send_json(event_payload(event))
+        await websocket.close(code=1000)
+    except WebSocketDisconnect:
+        return
 
 
 @catalog.get("/actions")

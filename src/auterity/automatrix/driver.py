@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import SecretValues, redact, resolve_secrets
+from auterity.automatrix.events import record_event
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
 from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
 from auterity.automatrix.spec import StepSpec, WorkflowSpec
 from auterity.automatrix.writer import Changes
+from auterity.core.artifacts import is_reference
 from auterity.core.clock import utcnow
 from auterity.core.ids import new_id
 from auterity.core.logging import get_logger
@@ -53,7 +56,8 @@ class StepState:
 
 @dataclass(frozen=True)
 class Plan:
-    """A workflow version parsed once: versions never change, so every run shares it."""
+    """A workflow version parsed once (versions never change), or a run's own spec when it
+    overrides step parameters (a retry with edits)."""
 
     spec: WorkflowSpec
     graph: StepGraph
@@ -73,8 +77,8 @@ class RunDriver:
         self.tasks: dict[asyncio.Task[None], str] = {}
         self.running: set[str] = set()  # step ids with a task
         self.journal = Changes()  # what changed since the last flush
-        self.seq = run.event_seq  # this driver numbers the run's events while it holds the lease
-        self._cancel = run.cancel_requested
+        self._cancel = run.cancel_requested  # as the claim read it
+        self._cancel_checked_at = asyncio.get_running_loop().time()
         self.final_status: str | None = None
         self._prepare(rows)
 
@@ -121,8 +125,6 @@ class RunDriver:
                 row.due_at,
                 row.idempotency_key,
             )
-        for state in self.states.values():
-            self._show(state)
         if run.status == "queued":
             run.status, run.started_at = "running", utcnow()
             values: dict[str, Any] = {"status": "running", "started_at": run.started_at}
@@ -137,6 +139,10 @@ class RunDriver:
 
     async def drive(self) -> str | None:
         """Drive the run to its end; answers its final status, or None if the lease was lost."""
+        for state in self.states.values():
+            if is_reference(state.output):  # a large output kept in the artifact store
+                state.output = await self.engine.artifacts.get_json(state.output)
+            self._show(state)
         self.engine.hub.notify(self.run_id)
         renew_every = self.engine.lease.total_seconds() / 3
         next_renewal = asyncio.get_running_loop().time() + renew_every
@@ -144,11 +150,15 @@ class RunDriver:
             while True:
                 if await self._stop_requested():
                     return self.final_status
+                await self._refresh_waiting()
+                await self._settle_due_waits()
                 failure = self._terminal_failure()
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
                     return self.final_status
                 launches = [] if failure else self._ready_steps()
+                if not failure:
+                    self._update_run_status(launches)
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
                     await self._complete()
                     return self.final_status
@@ -193,8 +203,12 @@ class RunDriver:
 
     async def _cancel_requested(self) -> bool:
         """Whether a cancel was asked for; read when the engine pokes this run (a cancel in
-        this process, or one its watcher saw, within CANCEL_POLL seconds, from another)."""
-        if self.engine.take_poke(self.run_id):
+        this process, or one its watcher saw, within CANCEL_POLL seconds, from another), or
+        every CANCEL_POLL seconds when no watcher runs (`Engine.drive_here`)."""
+        now = asyncio.get_running_loop().time()
+        if self.engine.take_poke(self.run_id) or (
+            not self.engine.watching_cancels and now >= self._cancel_checked_at + CANCEL_POLL
+        ):
             async with self.db.session(readonly=True) as session:
                 self._cancel = bool(
                     (
@@ -203,6 +217,7 @@ class RunDriver:
                         )
                     ).scalar_one()
                 )
+            self._cancel_checked_at = now
         return self._cancel
 
     async def _stop_requested(self) -> bool:
@@ -245,16 +260,13 @@ class RunDriver:
         return deps | set(sources)
 
     def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
-        """Settle due timers and skips, mark the steps that can start now as running, and
-        answer them (the caller starts them once the journal is written)."""
+        """Settle skips, mark the steps that can start now as running, and answer them (the
+        caller starts them once the journal is written)."""
         now = utcnow()
         running = len(self.running)
         launches: list[tuple[StepSpec, StepState]] = []
         for step in self.spec.steps:
             state = self.states[step.id]
-            if state.status == "waiting" and state.due_at is not None and state.due_at <= now:
-                self._transition(state, "succeeded", output=state.output, event="step.succeeded")
-                continue
             if state.status != "pending" or (state.due_at is not None and state.due_at > now):
                 continue
             if step.id in self.running:
@@ -360,6 +372,9 @@ class RunDriver:
             attempt=state.attempt,
             idempotency_key=key,
             item=item,
+            workflows=self.engine.calls,
+            depth=self.run.depth,
+            http=self.engine.http,
         )
 
     async def _run_items(
@@ -382,6 +397,7 @@ class RunDriver:
         return await run_items(self, step, state, items, secrets)
 
     async def _settle(self, step: StepSpec, state: StepState, outcome: Outcome) -> None:
+        stored = None if outcome.output is None else await self._stored_output(outcome.output)
         if outcome.status == "succeeded":
             if state.attempt > 1:
                 ERROR_RECOVERY.inc()
@@ -389,6 +405,7 @@ class RunDriver:
                 state,
                 "succeeded",
                 output=outcome.output,
+                stored_output=stored,
                 error=None,
                 params=outcome.params,
                 logs=outcome.logs,
@@ -399,6 +416,8 @@ class RunDriver:
                 state,
                 "waiting",
                 output=outcome.output,
+                stored_output=stored,
+                error=outcome.timeout_error,
                 due_at=outcome.resume_at,
                 params=outcome.params,
                 logs=outcome.logs,
@@ -428,12 +447,26 @@ class RunDriver:
     # -- persistence --------------------------------------------------------------------------
 
     def _transition(self, state: StepState, status: str, *, event: str, **fields: Any) -> None:
-        """Change a step's state now; its row and event are written by the next flush."""
+        """Change a step's state now; its row and event are written by the next flush.
+
+        `stored_output`, when given, is what the row keeps instead of `output` (a reference to
+        a large output in the artifact store); the state keeps the output itself."""
+        values, data = self._step_change(state, status, fields)
+        self.journal.step_updates.append({"id": state.row_id, **values})
+        self._event(event, data)
+        self._apply_change(state, status, values, fields)
+
+    def _step_change(
+        self, state: StepState, status: str, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The row's new values and the event's data for a transition of `state`."""
         now = utcnow()
         values: dict[str, Any] = {"status": status}
         for name in ("output", "error", "due_at", "attempt", "logs"):
             if name in fields:
                 values[name] = fields[name]
+        if fields.get("stored_output") is not None:
+            values["output"] = fields["stored_output"]
         if "params" in fields:
             values["input"] = fields["params"]
         if status == "running":
@@ -449,22 +482,25 @@ class RunDriver:
             data["error"] = fields["error"]
         if status == "pending" and fields.get("due_at"):
             data["retry_at"] = fields["due_at"].isoformat()
-        self.journal.step_updates.append({"id": state.row_id, **values})
-        self._event(event, data)
+        return values, data
+
+    def _apply_change(
+        self, state: StepState, status: str, values: dict[str, Any], fields: dict[str, Any]
+    ) -> None:
         state.status = status
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
-                setattr(state, name, values[name])
+                setattr(state, name, fields[name] if name in fields else values[name])
         self._show(state)
 
     def _event(self, type_: str, data: dict[str, Any]) -> None:
-        self.seq += 1
+        """Journal an event; the writer numbers it when it commits (other writers, such as an
+        approval decided through the API, number theirs in the same sequence)."""
         self.journal.events.append(
             {
                 "id": new_id(),
                 "tenant_id": self.run.tenant_id,
                 "run_id": self.run_id,
-                "seq": self.seq,
                 "type": type_,
                 "data": data,
                 "created_at": utcnow(),
@@ -473,8 +509,6 @@ class RunDriver:
 
     def _take_journal(self) -> Changes:
         changes, self.journal = self.journal, Changes()
-        if changes.events:
-            changes.run_updates.append({"id": self.run_id, "event_seq": self.seq})
         return changes
 
     async def _flush(self) -> None:
@@ -483,6 +517,81 @@ class RunDriver:
             return
         await self.engine.writer.write(self._take_journal())
         self.engine.hub.notify(self.run_id)
+
+    async def _stored_output(self, output: Any) -> Any:
+        """The output as the row keeps it: inline, or a reference when it is large."""
+        size = len(json.dumps(output, separators=(",", ":"), default=str))
+        if size <= self.engine.inline_output_bytes:
+            return output
+        return await self.engine.artifacts.put_json(self.run.tenant_id, output)
+
+    def _update_run_status(self, launches: list[tuple[StepSpec, StepState]]) -> None:
+        """`waiting` while only durable waits remain (timers, approvals), else `running`."""
+        idle = (
+            not self.tasks
+            and not launches
+            and any(s.status == "waiting" for s in self.states.values())
+        )
+        desired = "waiting" if idle else "running"
+        if desired == self.run.status:
+            return
+        self.journal.run_updates.append({"id": self.run_id, "status": desired})
+        self._event(f"run.{desired}", {})
+        self.run.status = desired
+
+    async def _refresh_waiting(self) -> None:
+        """Waiting steps can be settled from outside (approve/reject): reload them."""
+        waiting = {s.row_id: s for s in self.states.values() if s.status == "waiting"}
+        if not waiting:
+            return
+        await self._flush()  # the rows must say what this driver knows before they are read
+        async with self.db.session(readonly=True) as session:
+            rows = await session.execute(
+                select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
+                    StepRun.id.in_(list(waiting))
+                )
+            )
+            for row_id, status, output, error in rows.tuples():
+                state = waiting[row_id]
+                state.status, state.output, state.error = status, output, error
+                self._show(state)
+
+    async def _settle_due_waits(self) -> None:
+        """End the waits whose time came: a timer succeeds, an approval times out (failed).
+
+        Each in its own transaction, only if the step is still waiting: an approval decided
+        through the API meanwhile wins, and its result is picked up instead."""
+        now = utcnow()
+        due = [
+            s
+            for s in self.states.values()
+            if s.status == "waiting" and s.due_at is not None and s.due_at <= now
+        ]
+        if not due:
+            return
+        for state in due:
+            fields: dict[str, Any]
+            if state.error:
+                status, event, fields = "failed", "step.failed", {"error": state.error}
+            else:
+                status, event = "succeeded", "step.succeeded"
+                fields = {"output": state.output}
+                if state.output is not None:
+                    fields["stored_output"] = await self._stored_output(state.output)
+            values, data = self._step_change(state, status, fields)
+            async with self.db.session() as session:
+                result = await session.execute(
+                    update(StepRun)
+                    .where(StepRun.id == state.row_id, StepRun.status == "waiting")
+                    .values(**values)
+                )
+                if not isinstance(result, CursorResult) or result.rowcount != 1:
+                    await session.rollback()
+                    await self._refresh_waiting()
+                    continue
+                await record_event(session, self.run, event, data)
+            self._apply_change(state, status, values, fields)
+            self.engine.hub.notify(self.run_id)
 
     async def _complete(self) -> None:
         try:

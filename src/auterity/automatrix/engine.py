@@ -19,18 +19,22 @@ from typing import Any
 from sqlalchemy import CursorResult, or_, select, update
 
 from auterity.automatrix.actions.registry import ActionRegistry
+from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, Plan, RunDriver
 from auterity.automatrix.events import EventHub
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
+from auterity.automatrix.overrides import effective_spec
 from auterity.automatrix.spec import WorkflowSpec
 from auterity.automatrix.writer import Writer
+from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
 from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
+from auterity.integrations.http import OutboundHttp
 
 log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
@@ -46,26 +50,33 @@ class Engine:
         registry: ActionRegistry,
         *,
         secrets: SecretLookup | None = None,
+        http: OutboundHttp | None = None,
         owner: str | None = None,
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         max_concurrent_steps: int = 500,
+        artifacts: ArtifactStore | None = None,
+        inline_output_bytes: int = 256 * 1024,
     ) -> None:
         self.db = db
         self.registry = registry
         self.secrets = secrets
+        self.http = http or OutboundHttp()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
         self.step_slots = asyncio.Semaphore(max_concurrent_steps)
+        self.artifacts = artifacts or LocalArtifactStore(db.settings.data_dir / "artifacts")
+        self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
+        self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
         self._poked: set[uuid.UUID] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self.writer = Writer(db)
-        self._plans: dict[tuple[uuid.UUID, int], asyncio.Future[Plan]] = {}
+        self._plans: dict[tuple[uuid.UUID, int], asyncio.Future[tuple[Any, Plan]]] = {}
         # wait_for: one shared answer per awaited run, and how many wait for it.
         self._waiters: dict[uuid.UUID, asyncio.Future[str]] = {}
         self._waiting: dict[uuid.UUID, int] = {}
@@ -101,6 +112,7 @@ class Engine:
                     .values(lease_owner=None, lease_expires_at=None)
                 )
         self._drivers.clear()
+        await self.http.aclose()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:
         """Look for work now (a run was started, resumed or cancelled)."""
@@ -216,13 +228,20 @@ class Engine:
                     rows[row.run_id].append(row)
         return [(runs[run_id], rows[run_id]) for run_id in run_ids if run_id in runs]
 
-    async def plan(self, workflow_id: uuid.UUID, version: int) -> Plan:
-        """The parsed spec and graph of a workflow version, read and built once per process
-        (versions never change)."""
+    async def plan(self, run: Run) -> Plan:
+        """The parsed spec and graph a run follows: its version's, read and built once per
+        process (versions never change), or its own when it overrides step parameters."""
+        document, shared = await self._version(run.workflow_id, run.version)
+        if not run.step_overrides:
+            return shared
+        spec = effective_spec(document, run.step_overrides)
+        return Plan(spec, StepGraph.build(spec))
+
+    async def _version(self, workflow_id: uuid.UUID, version: int) -> tuple[Any, Plan]:
         key = (workflow_id, version)
         loading = self._plans.get(key)
         if loading is None:
-            loading = asyncio.ensure_future(self._load_plan(workflow_id, version))
+            loading = asyncio.ensure_future(self._load_version(workflow_id, version))
             self._plans[key] = loading
             while len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.pop(next(iter(self._plans)))
@@ -235,7 +254,7 @@ class Engine:
                 del self._plans[key]  # the next run tries again
             raise
 
-    async def _load_plan(self, workflow_id: uuid.UUID, version: int) -> Plan:
+    async def _load_version(self, workflow_id: uuid.UUID, version: int) -> tuple[Any, Plan]:
         async with self.db.session(readonly=True) as session:
             document = (
                 await session.execute(
@@ -246,7 +265,7 @@ class Engine:
                 )
             ).scalar_one()
         spec = WorkflowSpec.model_validate(document)
-        return Plan(spec, StepGraph.build(spec))
+        return document, Plan(spec, StepGraph.build(spec))
 
     async def claim(self, run_id: uuid.UUID) -> bool:
         """Take the run's lease if it is free or lapsed: one atomic UPDATE on either database."""
@@ -285,11 +304,36 @@ class Engine:
                 .values(lease_owner=None, lease_expires_at=None)
             )
 
+    def reserve(self, run: Run) -> None:
+        """Lease a run not yet committed to this engine, so no other process claims it first."""
+        run.lease_owner, run.lease_expires_at = self.owner, utcnow() + self.lease
+
+    async def drive_here(self, run_id: uuid.UUID) -> bool:
+        """Claim the run and drive it in the calling task until it ends or stops (the CLI does
+        this instead of `start`, so it drives its own run and no other). False when another
+        process holds the run's lease."""
+        claimed = await self._claim_many([run_id])
+        if not claimed:
+            return False
+        run, rows = claimed[0]
+        try:
+            await self._drive(run, rows)
+        except asyncio.CancelledError:
+            # Interrupted (Ctrl-C): let another engine resume the run now, not when the lease ends.
+            await self.release(run_id)
+            raise
+        return True
+
+    @property
+    def watching_cancels(self) -> bool:
+        """Whether this engine's watcher looks for cancels (not when only `drive_here` runs)."""
+        return self._watcher is not None and not self._watcher.done()
+
     async def _drive(self, run: Run, rows: list[StepRun]) -> str | None:
         """The run's final status, or None when this process stopped driving it unfinished."""
         run_id = run.id
         try:
-            plan = await self.plan(run.workflow_id, run.version)
+            plan = await self.plan(run)
             status = await RunDriver(self, run, rows, plan).drive()
             if status is not None:
                 self._answer_waiters(run_id, status)
@@ -321,7 +365,9 @@ class Engine:
             self._status_reader = asyncio.create_task(self._read_statuses(), name="engine-waits")
         try:
             # Shielded: one waiter timing out must not cancel the answer for the others.
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(
+                asyncio.shield(future), None if timeout == float("inf") else timeout
+            )
         except TimeoutError:
             status = self._last_status.get(run_id, "unfinished")
             raise TimeoutError(f"run {run_id} still {status} after {timeout}s") from None

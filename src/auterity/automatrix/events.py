@@ -1,8 +1,7 @@
 """Run events: every state change of a run is a numbered event, stored, then announced.
 
 Events are rows (so a client that reconnects with `Last-Event-ID` gets what it missed, from
-any process), numbered and written by the run's driver with the changes they describe;
-`EventHub` only wakes in-process listeners early instead of waiting for a poll.
+any process); `EventHub` only wakes in-process listeners early instead of waiting for a poll.
 """
 
 from __future__ import annotations
@@ -10,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auterity.automatrix.models import RunEvent
+from auterity.automatrix.models import FINISHED_RUN, Run, RunEvent
+from auterity.core.database import Database
 
 
 class EventHub:
@@ -38,6 +40,24 @@ class EventHub:
                 self._waiters.pop(run_id, None)
 
 
+async def record_event(
+    session: AsyncSession, run: Run, type_: str, data: dict[str, Any] | None = None
+) -> RunEvent:
+    """Append an event with the run's next sequence number (in the caller's transaction)."""
+    seq = (
+        await session.execute(
+            update(Run)
+            .where(Run.id == run.id)
+            .values(event_seq=Run.event_seq + 1)
+            .returning(Run.event_seq)
+        )
+    ).scalar_one()
+    run.event_seq = seq
+    event = RunEvent(tenant_id=run.tenant_id, run_id=run.id, seq=seq, type=type_, data=data or {})
+    session.add(event)
+    return event
+
+
 async def events_after(
     session: AsyncSession, run_id: uuid.UUID, after: int, limit: int = 500
 ) -> list[RunEvent]:
@@ -48,3 +68,31 @@ async def events_after(
         .limit(limit)
     )
     return list(rows.scalars())
+
+
+async def follow_events(
+    db: Database, hub: EventHub, run_id: uuid.UUID, after: int, keepalive: float = 5.0
+) -> AsyncIterator[RunEvent | None]:
+    """Stored events after `after`, then live ones until the run ends; None is a keep-alive."""
+    seq = after
+    while True:
+        async with db.session(readonly=True) as reader:
+            batch = await events_after(reader, run_id, seq)
+            status = (await reader.execute(select(Run.status).where(Run.id == run_id))).scalar_one()
+        for event in batch:
+            seq = event.seq
+            yield event
+        if not batch and status in FINISHED_RUN:
+            return
+        if not batch:
+            await hub.wait(run_id, keepalive)
+            yield None
+
+
+def event_payload(event: RunEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "data": event.data,
+        "at": event.created_at.isoformat(),
+    }

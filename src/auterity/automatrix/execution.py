@@ -26,6 +26,7 @@ class Outcome:
     logs: list[str] = field(default_factory=list)
     resume_at: datetime | None = None
     kind: str | None = None
+    timeout_error: dict[str, Any] | None = None
 
 
 async def run_attempt(
@@ -70,23 +71,30 @@ async def run_attempt(
             result = await action.run(action_context, params)
     except TimeoutError:
         return _failure(
-            ActionError(f"timed out after {step.timeout:g}s", kind="timeout"), shown, action_context
+            ActionError(f"timed out after {step.timeout:g}s", kind="timeout"),
+            shown,
+            action_context,
+            secrets,
         )
     except ActionError as exc:
-        return _failure(exc, shown, action_context)
+        return _failure(exc, shown, action_context, secrets)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # an action's bug must fail the step, not the engine
         return _failure(
-            ActionError(f"{type(exc).__name__}: {exc}", kind="action_error"), shown, action_context
+            ActionError(f"{type(exc).__name__}: {exc}", kind="action_error"),
+            shown,
+            action_context,
+            secrets,
         )
     if isinstance(result, Suspend):
         return Outcome(
             "waiting",
             output=redact(result.output, secrets),
             params=shown,
-            logs=action_context.logs,
+            logs=redact(action_context.logs, secrets),
             resume_at=result.resume_at,
+            timeout_error=result.timeout_error,
         )
     output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
     return Outcome(
@@ -97,12 +105,19 @@ async def run_attempt(
     )
 
 
-def _failure(error: ActionError, params: Any, ctx: ActionContext | None = None) -> Outcome:
+def _failure(
+    error: ActionError,
+    params: Any,
+    ctx: ActionContext | None = None,
+    secrets: dict[str, str] | None = None,
+) -> Outcome:
+    # An error message or log line may quote what the action was given (a URL, a server's
+    # answer echoing a header): secrets are redacted from failures as from successes.
     return Outcome(
         "failed",
-        error=error.as_dict(),
+        error=redact(error.as_dict(), secrets or {}),
         params=params,
-        logs=ctx.logs if ctx else [],
+        logs=redact(ctx.logs, secrets or {}) if ctx else [],
         kind=error.kind,
     )
 

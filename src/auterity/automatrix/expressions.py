@@ -31,13 +31,22 @@ class ExpressionError(Exception):
         self.line = line
 
 
-class _SandboxedNativeEnvironment(ImmutableSandboxedEnvironment):
+class _DataFirstSandbox(ImmutableSandboxedEnvironment):
+    """`output.items` means the key `items` of the data, not the dict method (as users expect)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+class _SandboxedNativeEnvironment(_DataFirstSandbox):
     code_generator_class = NativeCodeGenerator
     concat = staticmethod(native_concat)  # type: ignore[assignment]
     template_class = NativeTemplate
 
 
-class _TextEnvironment(ImmutableSandboxedEnvironment):
+class _TextEnvironment(_DataFirstSandbox):
     pass
 
 
@@ -72,7 +81,7 @@ def render_value(value: Any, context: dict[str, Any]) -> Any:
         if "{{" not in value and "{%" not in value:
             return value
         native = bool(_LONE.match(value))
-        template = _compile(value, native)
+        template = _compile(value.strip() if native else value, native)
         try:
             result = template.render(context)
             if isinstance(result, Undefined):

@@ -80,6 +80,15 @@ class Run(TenantScoped, IdMixin, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Sub-workflows (workflow.call): the calling run, and how deep the call chain is.
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column()
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A retry is a new run: the run it retries, and the step parameters it runs with
+    # instead of the version's (step id -> the whole `with` mapping), when edited.
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    step_overrides: Mapped[dict[str, dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class StepRun(TenantScoped, IdMixin, Base):
@@ -99,6 +108,8 @@ class StepRun(TenantScoped, IdMixin, Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     idempotency_key: Mapped[str] = mapped_column(String(200))
+    # Set on a step a retry copied instead of running: the run whose result it reuses.
+    reused_from: Mapped[uuid.UUID | None] = mapped_column()
 
 
 class RunEvent(TenantScoped, IdMixin, Base):

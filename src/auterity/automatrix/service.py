@@ -6,12 +6,13 @@ import uuid
 from typing import Any
 
 import jsonschema
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.actions.registry import ActionRegistry
-from auterity.automatrix.models import Run, StepRun, Workflow, WorkflowVersion
+from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, Workflow, WorkflowVersion
+from auterity.automatrix.schemas import RunOut, StepOut
 from auterity.automatrix.spec import WorkflowSpec
 from auterity.automatrix.validation import validate
 from auterity.core.errors import (
@@ -25,7 +26,9 @@ from auterity.core.errors import (
 
 def checked_spec(document: Any, registry: ActionRegistry) -> WorkflowSpec:
     report = validate(document, registry)
-    if report.spec is None:
+    # `report.spec` is set once the shape parses; meaning errors (unknown actions, cycles,
+    # bad references) are reported beside it and must refuse the spec too.
+    if report.spec is None or report.errors:
         raise ValidationFailed(
             f"The workflow has {len(report.errors)} problem(s): "
             + "; ".join(f"{e.pointer}: {e.message}" for e in report.errors[:3]),
@@ -133,6 +136,30 @@ async def update_workflow(
     return row
 
 
+async def save_by_name(
+    session: AsyncSession,
+    spec: WorkflowSpec,
+    document: Any,
+    source: str | None,
+    created_by: uuid.UUID | None,
+) -> tuple[Workflow, WorkflowVersion, bool]:
+    """Create the workflow named in `spec`, or add a version when `document` differs from its
+    current one; the flag says whether anything was saved (for `auterity run FILE`)."""
+    workflow = (
+        await session.execute(select(Workflow).where(Workflow.name == spec.name))
+    ).scalar_one_or_none()
+    if workflow is None:
+        created, version = await create_workflow(session, spec, document, source, created_by)
+        return created, version, True
+    current = await get_version(session, workflow)
+    if current.spec == document:
+        return workflow, current, False
+    version = await update_workflow(
+        session, workflow, etag(workflow.current_version), spec, document, source, created_by
+    )
+    return workflow, version, True
+
+
 def prepare_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
     """Apply the input schema's defaults, then validate; every problem names its pointer."""
     values = dict(inputs)
@@ -193,6 +220,37 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
     if run is None:
         raise NotFound(f"Run {run_id} does not exist.")
     return run
+
+
+async def request_cancel(session: AsyncSession, run_id: uuid.UUID) -> Run:
+    """Flag the run for cancellation; whichever engine drives it stops it (Conflict if ended)."""
+    run = await get_run(session, run_id)
+    if run.status in FINISHED_RUN:
+        raise Conflict(f"The run already ended ({run.status}).")
+    await session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+    return run
+
+
+async def run_view(session: AsyncSession, run_id: uuid.UUID) -> RunOut:
+    """The run with its steps, as the API and the CLI show it."""
+    run = await get_run(session, run_id)
+    out = RunOut.model_validate(run)
+    out.steps = [
+        StepOut(
+            id=s.step_id,
+            status=s.status,
+            attempt=s.attempt,
+            input=s.input,
+            output=s.output,
+            error=s.error,
+            logs=s.logs or [],
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            reused_from=s.reused_from,
+        )
+        for s in await run_steps(session, run_id)
+    ]
+    return out
 
 
 async def run_steps(session: AsyncSession, run_id: uuid.UUID) -> list[StepRun]:

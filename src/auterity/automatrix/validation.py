@@ -58,7 +58,7 @@ def _pointer(location: tuple[int | str, ...], raw: Any) -> str:
     return "/" + "/".join(parts)
 
 
-def _did_you_mean(word: str, options: list[str]) -> str | None:
+def did_you_mean(word: str, options: list[str]) -> str | None:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
 
@@ -76,7 +76,7 @@ def _shape_errors(exc: ValidationError, prefix: tuple[int | str, ...], report: R
         message, hint = item["msg"], None
         if item["type"] == "extra_forbidden":
             message = f"unknown field {str(loc[-1])!r}"
-            hint = _did_you_mean(str(loc[-1]), _KNOWN_FIELDS) or "remove it"
+            hint = did_you_mean(str(loc[-1]), _KNOWN_FIELDS) or "remove it"
         elif item["type"] == "missing":
             message = f"required field {str(loc[-1])!r} is missing"
         report.error(_pointer(loc, None), message, hint)
@@ -118,8 +118,8 @@ def validate(raw: Any, registry: ActionRegistry) -> Report:
         # Some steps did not parse: check the ones that did, without the whole-graph checks.
         _check_steps(spec, report, registry, whole=False, offsets=_offsets(steps, parsed))
         return report
-    report.spec = spec
     _check_steps(spec, report, registry)
+    report.spec = spec if report.valid else None
     return report
 
 
@@ -174,13 +174,13 @@ def _check_steps(
         for pos, need in enumerate(step.needs):
             if need not in ids:
                 report.error(
-                    f"{base}/needs/{pos}", f"unknown step {need!r}", _did_you_mean(need, ids)
+                    f"{base}/needs/{pos}", f"unknown step {need!r}", did_you_mean(need, ids)
                 )
         if step.on_error not in ("fail", "continue") and step.on_error not in ids:
             report.error(
                 f"{base}/on_error",
                 f"{step.on_error!r} is neither fail, continue nor a step id",
-                _did_you_mean(step.on_error, ids) or "use fail, continue or a fallback step's id",
+                did_you_mean(step.on_error, ids) or "use fail, continue or a fallback step's id",
             )
         if step.on_error == step.id:
             report.error(f"{base}/on_error", "a step cannot be its own fallback")
@@ -236,7 +236,7 @@ def _check_expression_source(
     for ref in references(source):
         if ref.root == "steps" and ref.name is not None and ref.name not in ids:
             report.error(
-                pointer, f"unknown step {ref.name!r} in {source!r}", _did_you_mean(ref.name, ids)
+                pointer, f"unknown step {ref.name!r} in {source!r}", did_you_mean(ref.name, ids)
             )
         elif ref.root == "steps" and ref.name == step_id:
             report.error(
@@ -248,7 +248,7 @@ def _check_expression_source(
             report.warn(
                 pointer,
                 f"{ref.root!r} is not defined in expressions",
-                _did_you_mean(ref.root, sorted(ROOTS)) or f"available: {', '.join(sorted(ROOTS))}",
+                did_you_mean(ref.root, sorted(ROOTS)) or f"available: {', '.join(sorted(ROOTS))}",
             )
 
 
@@ -274,7 +274,7 @@ def _check_parameters(
             message = f"{item['msg']} (got {item.get('input')!r})"
             if item["type"] == "extra_forbidden":
                 message = f"unknown parameter {str(loc[-1])!r}"
-                hint = _did_you_mean(str(loc[-1]), list(model.model_fields)) or (
+                hint = did_you_mean(str(loc[-1]), list(model.model_fields)) or (
                     f"parameters: {', '.join(model.model_fields)}"
                 )
             elif item["type"] == "missing":

@@ -1,4 +1,5 @@
-"""`auterity`: run the platform, manage the database, check the installation."""
+"""`auterity`: run the platform, run and inspect workflows, manage the database, check the
+installation."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from rich.panel import Panel
 from auterity import __version__
 from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
+from auterity.cli.runs import app as runs_app
 from auterity.cli.secrets import app as secrets_app
 from auterity.cli.users import app as users_app
+from auterity.cli.workflows import run, validate
 from auterity.core.errors import SettingsError
 from auterity.core.settings import SERVICES, Settings, get_settings
 
@@ -27,7 +30,10 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(runs_app, name="runs")
 app.command()(doctor)
+app.command()(validate)
+app.command()(run)
 console = Console(stderr=True)
 
 

@@ -12,18 +12,24 @@ from auterity.core.runtime import Runtime
 from auterity.core.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return get_runtime(request).settings
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
+# thread pool, a thread hop (and a slot of a 40-thread limiter) on every request.
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    return runtime_of(request).settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the route returns, rolled back on error."""
-    async with get_runtime(request).db.session() as session:
+    async with runtime_of(request).db.session() as session:
         yield session
 
 

@@ -77,6 +77,27 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).propagate = True
     # Access lines are our own request log (with request id), not uvicorn's.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, DropQueryStrings) for f in httpx_logger.filters):
+        httpx_logger.addFilter(DropQueryStrings())
+
+
+class DropQueryStrings(logging.Filter):
+    """Cuts the query string from the URLs httpx logs with each request.
+
+    An outbound call's query can carry a tenant's secret (an API key parameter); the method,
+    host, path and status stay in the log line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                str(arg).split("?", 1)[0] + "?…"
+                if type(arg).__name__ == "URL" and "?" in str(arg)
+                else arg
+                for arg in record.args
+            )
+        return True
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AliasChoices,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -84,6 +85,41 @@ class Settings(BaseSettings):
 
     signup_enabled: bool = True
 
+    step_output_inline_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Larger step outputs go to the artifact store."
+    )
+    engine_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Seconds a process owns a run unrenewed; a dead owner's runs resume after.",
+    )
+    engine_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often idle engines look for work."
+    )
+
+    # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
+    # private, link-local and other non-public addresses unless allowed here.
+    http_allowed_private_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Non-public networks outbound HTTP may reach, as CIDRs (comma-separated); "
+        "a cloud metadata address only when named exactly (169.254.169.254/32).",
+    )
+    http_allowed_private_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names outbound HTTP may reach whatever non-public address they "
+        "resolve to (cloud metadata excepted).",
+    )
+    http_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Default limit of one outbound exchange."
+    )
+    http_max_response_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest outbound response body read; also the most a step may ask for.",
+    )
+    http_max_redirects: int = Field(default=5, ge=0, le=30)
+
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
         description="Where tenant secrets live: encrypted rows in our database, or Vault KV v2.",
@@ -109,7 +145,13 @@ class Settings(BaseSettings):
     service_name: str = "auterity"
 
     @field_validator(
-        "cors_origins", "services", "previous_secret_keys", "rate_limit_exempt_paths", mode="before"
+        "cors_origins",
+        "services",
+        "previous_secret_keys",
+        "rate_limit_exempt_paths",
+        "http_allowed_private_networks",
+        "http_allowed_private_hosts",
+        mode="before",
     )
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -28,7 +28,7 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def _unique_slug(session: AsyncSession, name: str) -> str:
+async def unique_slug(session: AsyncSession, name: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "tenant"
     slug = base
     while (await session.execute(select(Tenant.id).where(Tenant.slug == slug))).first():
@@ -70,7 +70,7 @@ async def create_tenant_with_owner(
         USER_REGISTRATIONS.labels(source).inc()
     elif source == "signup":
         raise Conflict("Sign-up failed: this email cannot be used. Log in instead, or use another.")
-    tenant = Tenant(name=tenant_name.strip(), slug=await _unique_slug(session, tenant_name))
+    tenant = Tenant(name=tenant_name.strip(), slug=await unique_slug(session, tenant_name))
     session.add(tenant)
     await session.flush()
     session.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))

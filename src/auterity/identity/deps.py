@@ -9,8 +9,9 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
-from auterity.core.deps import get_runtime
+from auterity.core.deps import runtime_of
 from auterity.core.errors import PermissionDenied, Unauthenticated
 from auterity.core.tenancy import bind_tenant
 from auterity.identity.context import IdentityContext
@@ -22,7 +23,7 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 MFA_ENROLMENT_PATHS = ("/api/auth/me", "/api/auth/mfa", "/api/auth/logout")
 
 
-def get_identity(request: Request) -> IdentityContext:
+async def get_identity(request: Request) -> IdentityContext:
     identity: IdentityContext = request.app.state.identity
     return identity
 
@@ -35,6 +36,13 @@ async def get_principal(
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
+    return await resolve_principal(request, token, identity)
+
+
+async def resolve_principal(
+    request: HTTPConnection, token: str | None, identity: IdentityContext
+) -> Principal:
+    """Authenticate and apply the tenant's policies; for HTTP requests and WebSockets alike."""
     if not token:
         token = request.headers.get("x-api-key")
     if not token:
@@ -51,7 +59,7 @@ async def get_principal(
     facts = identity.policies.facts(
         principal,
         path=path,
-        method=request.method,
+        method=request.scope.get("method", "GET"),
         ip=request.client.host if request.client else None,
         cert_header=request.headers.get(cert_header) if cert_header else None,
         step_up_exempt=path.startswith(MFA_ENROLMENT_PATHS),
@@ -83,7 +91,7 @@ async def get_tenant_session(
     request: Request, principal: CurrentPrincipal
 ) -> AsyncIterator[AsyncSession]:
     """The request's unit of work, scoped to the principal's tenant."""
-    async with get_runtime(request).db.session() as session:
+    async with runtime_of(request).db.session() as session:
         bind_tenant(session, principal.tenant_id)
         yield session
 

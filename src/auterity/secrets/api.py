@@ -24,7 +24,7 @@ Reader = Annotated[Principal, require(Permission.SECRET_READ)]
 Writer = Annotated[Principal, require(Permission.SECRET_WRITE)]
 
 
-def get_secret_service(request: Request) -> SecretService:
+async def get_secret_service(request: Request) -> SecretService:
     service: SecretService = request.app.state.secrets
     return service
 

@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel
 
 from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
-from tests.integration.automatrix.conftest import save, save_and_run, steps_by_id
+from tests.integration.automatrix.conftest import run, save, save_and_run, steps_by_id
 from tests.integration.identity.conftest import Account
 
 DIAMOND = """
@@ -259,3 +259,210 @@ async def test_cancel_mid_run(client: httpx.AsyncClient, owner: Account) -> None
     assert body["steps"][0]["status"] == "cancelled"
     again = await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
     assert again.status_code == 409
+
+
+APPROVAL = """
+name: expense
+steps:
+  - {id: ask, uses: approval, with: {message: "Pay 500?", approvers: [editor], timeout: 30}}
+  - {id: pay, uses: transform, needs: [ask], with: {value: "{{ steps.ask.output.decided_by }}"}}
+outputs: {paid_by_approval_of: "{{ steps.pay.output.value }}"}
+"""
+
+
+async def _wait_for_status(
+    client: httpx.AsyncClient, owner: Account, run_id: str, status: str
+) -> dict:  # type: ignore[type-arg]
+    for _ in range(100):
+        body = (await client.get(f"/api/runs/{run_id}", headers=owner.headers)).json()
+        if body["status"] == status:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run never became {status}: {body}")
+
+
+async def test_approval_waits_then_continues(client: httpx.AsyncClient, owner: Account) -> None:
+    import uuid
+
+    from tests.integration.identity.conftest import add_member
+
+    editor = await add_member(client, owner, "editor")
+    viewer = await add_member(client, owner, "viewer")
+    workflow = await save(client, owner, APPROVAL)
+    started = (
+        await client.post(f"/api/workflows/{workflow['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    waiting = await _wait_for_status(client, owner, started["id"], "waiting")
+    assert steps_by_id(waiting)["ask"]["status"] == "waiting"
+    url = f"/api/runs/{started['id']}/steps/ask"
+    assert (
+        await client.post(f"{url}/approve", json={}, headers=owner.headers)
+    ).status_code == 403  # not listed
+    assert (await client.post(f"{url}/approve", json={}, headers=viewer.headers)).status_code == 403
+    assert (
+        await client.post(
+            f"/api/runs/{started['id']}/steps/pay/approve", json={}, headers=editor.headers
+        )
+    ).status_code in (404, 409)
+    decided = await client.post(f"{url}/approve", json={"comment": "ok"}, headers=editor.headers)
+    assert decided.status_code == 200 and decided.json()["status"] == "succeeded"
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "succeeded"
+    final = (await client.get(f"/api/runs/{started['id']}", headers=owner.headers)).json()
+    assert final["outputs"] == {"paid_by_approval_of": editor.email}
+    again = await client.post(f"{url}/reject", json={}, headers=editor.headers)
+    assert again.status_code == 409
+    audit = (
+        await client.get(
+            "/api/audit", params={"action": "workflow.approval"}, headers=owner.headers
+        )
+    ).json()
+    assert audit["items"][0]["outcome"] == "approved"
+
+
+async def test_rejection_and_timeout_fail_the_step(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    import uuid
+
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    workflow = await save(client, owner, APPROVAL.replace("approvers: [editor], ", ""))
+    started = (
+        await client.post(f"/api/workflows/{workflow['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    await _wait_for_status(client, owner, started["id"], "waiting")
+    await client.post(
+        f"/api/runs/{started['id']}/steps/ask/reject",
+        json={"comment": "too much"},
+        headers=owner.headers,
+    )
+    assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "failed"
+    body = (await client.get(f"/api/runs/{started['id']}", headers=owner.headers)).json()
+    assert "too much" in steps_by_id(body)["ask"]["error"]["message"]
+
+    quick = await save(
+        client,
+        owner,
+        APPROVAL.replace("name: expense", "name: quick").replace("timeout: 30", "timeout: 0.3"),
+    )
+    timed = await run(client, owner, quick["id"])
+    assert timed["status"] == "failed"
+    assert steps_by_id(timed)["ask"]["error"]["kind"] == "rejected"
+
+
+async def test_sub_workflows(client: httpx.AsyncClient, owner: Account) -> None:
+    await save(
+        client,
+        owner,
+        """
+name: child
+inputs: {type: object, properties: {n: {type: integer}}, required: [n]}
+steps:
+  - {id: double, uses: transform, with: {value: "{{ inputs.n * 2 }}"}}
+outputs: {doubled: "{{ steps.double.output.value }}"}
+""",
+    )
+    body = await save_and_run(
+        client,
+        owner,
+        """
+name: parent
+steps:
+  - {id: call, uses: workflow.call, with: {workflow: child, inputs: {n: 21}}}
+  - {id: bad_call, uses: workflow.call, with: {workflow: child, inputs: {}}, on_error: continue}
+  - {id: missing, uses: workflow.call, with: {workflow: nope}, on_error: continue}
+outputs: {answer: "{{ steps.call.output.outputs.doubled }}"}
+""",
+    )
+    assert body["status"] == "succeeded", body
+    assert body["outputs"] == {"answer": 42}
+    steps = steps_by_id(body)
+    child = (
+        await client.get(f"/api/runs/{steps['call']['output']['run_id']}", headers=owner.headers)
+    ).json()
+    assert child["status"] == "succeeded" and child["outputs"] == {"doubled": 42}
+    assert "/inputs" in str(steps["bad_call"]["error"]) and steps["bad_call"]["status"] == "failed"
+    assert "no workflow 'nope'" in steps["missing"]["error"]["message"]
+
+
+async def test_recursive_sub_workflows_stop_at_the_depth_limit(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    body = await save_and_run(
+        client,
+        owner,
+        """
+name: forever
+steps:
+  - {id: again, uses: workflow.call, with: {workflow: forever}}
+""",
+        timeout=60,
+    )
+    assert body["status"] == "failed"
+    assert "sub-workflow" in body["error"]["message"]
+
+
+async def test_cancelling_a_parent_cancels_its_child(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    import uuid
+
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    await save(
+        client, owner, "name: sleeper\nsteps:\n  - {id: nap, uses: delay, with: {seconds: 60}}\n"
+    )
+    parent = await save(
+        client,
+        owner,
+        "name: caller\nsteps:\n  - {id: call, uses: workflow.call, with: {workflow: sleeper}}\n",
+    )
+    started = (
+        await client.post(f"/api/workflows/{parent['id']}/runs", json={}, headers=owner.headers)
+    ).json()
+    child_id = None
+    for _ in range(100):
+        runs = (
+            await client.get("/api/runs", params={"status": "waiting"}, headers=owner.headers)
+        ).json()["items"]
+        child_id = next((r["id"] for r in runs if r["id"] != started["id"]), None)
+        if child_id:
+            break
+        await asyncio.sleep(0.05)
+    assert child_id, "the child run never started waiting"
+    await client.post(f"/api/runs/{started['id']}/cancel", headers=owner.headers)
+    assert await engine.wait_for(uuid.UUID(started["id"]), 10) == "cancelled"
+    assert await engine.wait_for(uuid.UUID(child_id), 10) == "cancelled"
+
+
+async def test_expense_example_auto_approves_small_amounts(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    from pathlib import Path
+
+    spec = (Path(__file__).parents[3] / "examples" / "expense-approval.yaml").read_text()
+    body = await save_and_run(client, owner, spec, {"amount": 20, "employee": "Ada"})
+    assert body["status"] == "succeeded", body
+    steps = steps_by_id(body)
+    assert steps["approve"]["status"] == "skipped" and steps["record"]["status"] == "succeeded"
+    assert body["outputs"] == {"approved_by": "auto"}
+
+
+async def test_large_outputs_go_to_the_artifact_store(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    body = await save_and_run(
+        client,
+        owner,
+        """
+name: big
+steps:
+  - {id: make, uses: transform, with: {value: "{{ 'x' * 300000 }}"}}
+  - {id: use, uses: transform, with: {value: "{{ steps.make.output.value | length }}"}}
+outputs: {length: "{{ steps.use.output.value }}"}
+""",
+    )
+    assert body["status"] == "succeeded" and body["outputs"] == {"length": 300000}
+    stored = steps_by_id(body)["make"]["output"]
+    assert set(stored) == {"$artifact", "bytes"} and stored["bytes"] > 300000
+    full = await client.get(f"/api/runs/{body['id']}/steps/make/output", headers=owner.headers)
+    assert full.status_code == 200 and len(full.json()["value"]) == 300000

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, event, select, text
 
 from auterity.core import migrate
 from auterity.core.database import Database
 from auterity.core.ids import new_id
 from auterity.core.models import UTCDateTime
+from tests.conftest import make_settings
 
 scratch = MetaData()
 items = Table(
@@ -110,3 +112,27 @@ async def test_sqlite_runs_in_wal_mode_with_busy_timeout(db: Database) -> None:
         assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
         assert (await session.execute(text("PRAGMA busy_timeout"))).scalar_one() >= 5000
         assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+
+
+async def test_sqlite_keeps_its_pool_under_concurrency(tmp_path: Path) -> None:
+    # Opening a SQLite connection costs milliseconds of CPU: more concurrent sessions than
+    # the pool holds must wait for a pooled connection, not open and close extra ones.
+    db = Database(make_settings(tmp_path, database_pool_size=3))
+    opened = 0
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _count(*_: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    async def read() -> None:
+        async with db.session(readonly=True) as session:
+            await session.execute(text("SELECT 1"))
+            await asyncio.sleep(0.01)
+
+    try:
+        for _ in range(2):
+            await asyncio.gather(*(read() for _ in range(30)))
+    finally:
+        await db.dispose()
+    assert opened == 3

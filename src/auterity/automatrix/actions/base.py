@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+from auterity.integrations.http import OutboundHttp
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -44,6 +46,21 @@ class Suspend:
 
     resume_at: datetime
     output: dict[str, Any] = field(default_factory=dict)
+    # When set, reaching `resume_at` fails the step with this error instead of succeeding
+    # (an approval nobody gave in time). An outside decision can end the wait earlier.
+    timeout_error: dict[str, Any] | None = None
+
+
+class WorkflowCalls(Protocol):
+    """What `workflow.call` needs from the engine (filled in by the engine, not imported)."""
+
+    async def start(
+        self, ctx: ActionContext, workflow: str, inputs: dict[str, Any], version: int | None
+    ) -> uuid.UUID: ...
+
+    async def wait(self, run_id: uuid.UUID) -> tuple[str, Any, dict[str, Any] | None]: ...
+
+    async def cancel(self, run_id: uuid.UUID) -> None: ...
 
 
 @dataclass
@@ -57,6 +74,10 @@ class ActionContext:
     idempotency_key: str
     item: Any = None
     logs: list[str] = field(default_factory=list)
+    workflows: WorkflowCalls | None = None
+    depth: int = 0
+    # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
+    http: OutboundHttp | None = None
 
     def log(self, message: str) -> None:
         self.logs.append(message)

@@ -60,6 +60,8 @@ def upgrade() -> None:
         sa.Column("lease_owner", sa.String(length=100), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.Column("parent_run_id", sa.Uuid(), nullable=True),
+        sa.Column("depth", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,118 @@
+"""`auterity validate FILE` and `auterity run FILE`: check a workflow file, or save and run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from auterity.automatrix.actions.registry import default_registry
+from auterity.automatrix.documents import parse_document
+from auterity.automatrix.validation import validate as validate_document
+from auterity.cli.backend import (
+    Backend,
+    ServerOption,
+    Target,
+    TenantOption,
+    TokenOption,
+    console,
+    execute,
+    report_error,
+)
+from auterity.cli.progress import conclude, follow_to_end
+from auterity.cli.values import inputs_from
+from auterity.core.errors import AuterityError
+
+out = Console()
+WorkflowFile = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, readable=True, help="A workflow spec (.yaml, .yml or .json)."
+    ),
+]
+InputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="KEY=VALUE, repeatable; VALUE is read as JSON when it parses, else as a string.",
+    ),
+]
+InputJsonOption = Annotated[
+    str | None, typer.Option("--input-json", help="All inputs as one JSON object.")
+]
+WatchOption = Annotated[
+    bool, typer.Option("--watch", "-w", help="Show a live table of the steps until the run ends.")
+]
+
+
+def read_workflow(path: Path) -> tuple[Any, str | None]:
+    """The parsed document and, for YAML, its text (kept as the version's source)."""
+    data = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        return parse_document(data, "application/json"), None
+    return parse_document(data, "application/yaml"), data.decode("utf-8", errors="replace")
+
+
+def validate(file: WorkflowFile) -> None:
+    """Check a workflow file: every problem with its JSON pointer and a hint (exit 1 if any)."""
+    try:
+        document, _ = read_workflow(file)
+    except AuterityError as error:
+        report_error(error)
+        raise typer.Exit(1) from None
+    report = validate_document(document, default_registry())
+    for label, style, problems in (
+        ("error", "red", report.errors),
+        ("warning", "yellow", report.warnings),
+    ):
+        for problem in problems:
+            out.print(
+                f"[{style}]{label}[/{style}] {escape(problem.pointer or '/')}: "
+                f"{escape(problem.message)}",
+                soft_wrap=True,
+            )
+            if problem.hint:
+                out.print(f"    hint: {escape(problem.hint)}", soft_wrap=True)
+    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    if report.errors:
+        out.print(f"[red]{escape(str(file))} is invalid[/red]: {counts}", soft_wrap=True)
+        raise typer.Exit(1)
+    steps = len(report.spec.steps) if report.spec else 0
+    out.print(
+        f"[green]{escape(str(file))} is valid[/green]: {steps} step(s), {counts}", soft_wrap=True
+    )
+
+
+def run(
+    file: WorkflowFile,
+    input_: InputOption = None,
+    input_json: InputJsonOption = None,
+    watch: WatchOption = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Save the workflow (a new version only when it changed), run it, print its outputs as
+    JSON. Exit code: 0 succeeded, 1 failed, 2 invalid workflow or inputs."""
+    inputs = inputs_from(input_, input_json)
+    try:
+        document, source = read_workflow(file)
+    except AuterityError as error:
+        raise typer.Exit(report_error(error)) from None
+
+    async def go(backend: Backend) -> int:
+        workflow, saved = await backend.save_workflow(document, source)
+        console.print(
+            f"Workflow {escape(workflow.name)!r} version {workflow.version}"
+            + (" saved." if saved else " (unchanged)."),
+            soft_wrap=True,
+        )
+        started = await backend.start_run(workflow.id, inputs)
+        console.print(f"Run {started.id} started.", soft_wrap=True)
+        return conclude(await follow_to_end(backend, started, watch=watch))
+
+    raise typer.Exit(execute(Target(server, token, tenant), go))

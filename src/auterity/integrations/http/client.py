@@ -1,0 +1,237 @@
+"""The platform's one factory of outbound HTTP clients, and a bounded request through them.
+
+One pooled, keep-alive `httpx.AsyncClient` per network policy: connections are reused only
+by requests under the policy that opened them, so a connection one tenant may make is never
+handed to a request another tenant may not. Clients keep no cookies, so nothing leaks from
+one caller's request into the next through a shared pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx
+
+from auterity import __version__
+from auterity.integrations.http.errors import (
+    InvalidOutboundRequest,
+    OutboundNetworkError,
+    OutboundTimeout,
+    ResponseTooLarge,
+    TooManyRedirects,
+)
+from auterity.integrations.http.guard import GuardedTransport, Resolver, system_resolver
+from auterity.integrations.http.policy import NetworkPolicy
+
+if TYPE_CHECKING:
+    from auterity.core.settings import Settings
+
+QueryValue = str | int | float | bool | None
+QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]]
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 5
+CONNECT_TIMEOUT = 10.0
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0)
+
+
+@dataclass(frozen=True)
+class FetchedResponse:
+    """A complete answer: the status, headers and the whole (decoded) body."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+    elapsed_ms: float
+    charset: str | None
+    redirects: int
+
+    def text(self) -> str:
+        return self.content.decode(self.charset or "utf-8", errors="replace")
+
+
+def display_url(url: str | httpx.URL) -> str:
+    """The URL without credentials, query or fragment: safe for logs and error messages."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+class OutboundHttp:
+    """Pooled, SSRF-guarded HTTP clients; `request` adds a total deadline, a size limit and
+    redirects followed one guarded hop at a time."""
+
+    def __init__(
+        self,
+        policy: NetworkPolicy | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        limits: httpx.Limits = LIMITS,
+        resolve: Resolver = system_resolver,
+    ) -> None:
+        self.policy = policy or NetworkPolicy()
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.max_redirects = max_redirects
+        self._limits = limits
+        self._resolve = resolve
+        self._clients: dict[NetworkPolicy, httpx.AsyncClient] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboundHttp:
+        return cls(
+            NetworkPolicy.build(
+                settings.http_allowed_private_networks, settings.http_allowed_private_hosts
+            ),
+            timeout=settings.http_timeout_seconds,
+            max_response_bytes=settings.http_max_response_bytes,
+            max_redirects=settings.http_max_redirects,
+        )
+
+    def client(self, policy: NetworkPolicy | None = None) -> httpx.AsyncClient:
+        """The pooled client for this factory's policy widened by `policy` (a tenant's own)."""
+        effective = self.policy.union(policy)
+        client = self._clients.get(effective)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                transport=GuardedTransport(effective, limits=self._limits, resolve=self._resolve),
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)),
+                follow_redirects=False,
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+                headers={"User-Agent": f"Auterity/{__version__}"},
+                trust_env=False,
+            )
+            self._clients[effective] = client
+        return client
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: QueryParams | None = None,
+        content: bytes | None = None,
+        timeout: float | None = None,
+        follow_redirects: bool = True,
+        max_redirects: int | None = None,
+        max_response_bytes: int | None = None,
+        policy: NetworkPolicy | None = None,
+    ) -> FetchedResponse:
+        """Send one request and read its whole answer, within `timeout` seconds in all."""
+        total = timeout or self.timeout
+        limit = max_response_bytes or self.max_response_bytes
+        hops = self.max_redirects if max_redirects is None else max_redirects
+        client = self.client(policy)
+        shown = display_url(url)
+        try:
+            target = httpx.URL(_checked_url(url))
+            if params:
+                # Added to the URL's own query (httpx would replace it); `params` wins a key
+                # both give.
+                target = target.copy_merge_params(params)
+            request = client.build_request(
+                method,
+                target,
+                headers=headers,
+                content=content,
+                timeout=httpx.Timeout(total, connect=min(total, CONNECT_TIMEOUT)),
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise InvalidOutboundRequest(f"cannot send to {shown}: {exc}") from None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            # httpx's timeouts bound each read; this bounds the whole exchange, so a server
+            # that trickles a byte at a time cannot hold the caller for longer.
+            async with asyncio.timeout(total):
+                response, redirects = await self._send(client, request, follow_redirects, hops)
+                try:
+                    body = await _read_limited(response, limit)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            raise OutboundTimeout(f"{method} {shown} got no answer within {total:g}s") from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise InvalidOutboundRequest(f"cannot send {method} {shown}: {exc}") from None
+        except httpx.TransportError as exc:
+            raise OutboundNetworkError(
+                f"{method} {shown} failed: {exc or type(exc).__name__}"
+            ) from None
+        return FetchedResponse(
+            status=response.status_code,
+            headers=response.headers,
+            content=body,
+            url=str(response.url),
+            elapsed_ms=round((loop.time() - started) * 1000, 1),
+            charset=response.charset_encoding,
+            redirects=redirects,
+        )
+
+    async def _send(
+        self, client: httpx.AsyncClient, request: httpx.Request, follow: bool, max_hops: int
+    ) -> tuple[httpx.Response, int]:
+        # Redirects are followed here rather than by httpx, which reads each redirect's body
+        # whole, with no limit. httpx still builds each next request (method change on 303,
+        # credentials dropped when the origin changes); each hop opens its connections
+        # through the guard like the first.
+        hops = 0
+        while True:
+            response = await client.send(request, stream=True, follow_redirects=False)
+            next_request = response.next_request
+            if not follow or next_request is None:
+                return response, hops
+            await response.aclose()
+            if hops >= max_hops:
+                raise TooManyRedirects(
+                    f"{display_url(request.url)} redirected more than {max_hops} times"
+                )
+            request, hops = next_request, hops + 1
+
+    async def aclose(self) -> None:
+        """Close every pool; the factory stays usable and opens new ones when asked."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _checked_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("only http and https URLs can be requested")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    return url
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    """The body, decoded, refused as soon as it is over `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    too_large = (
+        f"the response from {display_url(response.url)} is larger than the limit of "
+        f"{limit} bytes (raise max_response_bytes, up to AUTERITY_HTTP_MAX_RESPONSE_BYTES)"
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
