@@ -487,7 +487,7 @@ async def bench_backend(backend: str, cases: list[str], sizes: Sizes) -> dict[st
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=CASES, default=list(CASES))
     parser.add_argument("--no-postgres", action="store_true")
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-prefect-install", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     sizes = Sizes(3, 10, 300, 1000) if args.quick else Sizes()
 
     backends = ["sqlite"]
@@ -520,18 +520,14 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("Prefect not run (--no-prefect).")
         else:
             console.print("[dim]Prefect 3: 40 sequential tasks…[/dim]")
-            # Prefect's times are bimodal here (about 1.2 s or 3.3 s a flow, as its
-            # server's background work lands or not): more runs make its median steadier.
-            runs = max(10, sizes.sequential_runs * 2)
-            prefect, reason = run_prefect(runs, not args.no_prefect_install)
+            prefect, reason = run_prefect(sizes.sequential_runs, not args.no_prefect_install)
             if prefect is None:
                 notes.append(f"Prefect could not be run: {reason}")
             raw["prefect"] = prefect or {"error": reason}
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
         title=f"AutoMatrix engine, local executor — {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} CPU(s), load {load:.1f} at start"
+        f"{platform.python_version()}, {os.cpu_count()} CPU(s)"
     )
     table.add_column("Case")
     table.add_column("Metric")
@@ -547,29 +543,19 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(prefect["times"])
         table.add_section()
         table.add_row(
-            f"Prefect {prefect['version']}, ephemeral local mode, same 40 tasks",
+            f"Prefect {prefect['version']} (ephemeral), same 40 tasks",
             "total, median",
             *(f"{median:.3f} s" for _ in backends),
             "",
         )
-        table.add_row("", "total, best", *(f"{min(prefect['times']):.3f} s" for _ in backends), "")
-        table.add_row(
-            "",
-            "first flow run (starts its server)",
-            *(f"{prefect['first']:.1f} s" for _ in backends),
-            "",
-        )
-        table.add_row(
-            "", "Prefect ÷ AutoMatrix", *(f"{median / seq[b]:.1f}x" for b in backends), ""
-        )
+        table.add_row("", "Prefect ÷ Auterity", *(f"{median / seq[b]:.1f}x" for b in backends), "")
     if "seq" in rows:
         table.add_section()
         for name, seconds in WINDMILL_PUBLISHED.items():
             table.add_row(
-                f"{name}, published by Windmill",
+                f"{name} (Windmill's published figure)",
                 "40 sequential steps",
-                f"{seconds:.2f} s",
-                *("" for _ in backends[1:]),
+                *(f"{seconds:.2f} s" for _ in backends),
                 "",
             )
     console.print(table)
@@ -577,8 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]{note}[/yellow]")
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,17 +6,25 @@ a new benchmark is one more line in BENCHMARKS.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import api_baseline
-import engine
 from rich.console import Console
+
+
+def _engine() -> int:
+    # engine.py runs Prefect in a virtualenv of its own, so it is a child process here too.
+    here = Path(__file__).parent
+    return subprocess.call([sys.executable, str(here / "engine.py")])
+
 
 BENCHMARKS: list[tuple[str, Callable[[], int]]] = [
     ("api_baseline", lambda: api_baseline.main([])),
-    ("engine", lambda: engine.main([])),
+    ("engine", _engine),
 ]
 
 

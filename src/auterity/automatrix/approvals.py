@@ -1,4 +1,8 @@
-"""Deciding an `approval` step from outside the engine (the API), safely against its timeout."""
+"""Deciding an `approval` step from outside the engine (the API), safely against its timeout.
+
+Only the step row changes here (conditionally, so a timeout settled first wins); the driver
+holding the run's lease sees the decision and writes its `step.succeeded|failed` event, since
+only that driver numbers the events of a live run. The caller wakes the engine."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auterity.automatrix.events import record_event
 from auterity.automatrix.models import StepRun, WorkflowVersion
 from auterity.automatrix.service import get_run
 from auterity.automatrix.spec import WorkflowSpec
@@ -74,17 +77,6 @@ async def decide(
     )
     if cast(CursorResult[Any], result).rowcount != 1:
         raise Conflict(f"Step {step_id!r} was decided or timed out meanwhile.")
-    await record_event(
-        session,
-        run,
-        "step.succeeded" if approve else "step.failed",
-        {
-            "step": step_id,
-            "status": values["status"],
-            "decided_by": principal.label,
-            **({"error": values["error"]} if values["error"] else {}),
-        },
-    )
     audit.record(
         session,
         "workflow.approval",

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, insert, select, update
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import SecretValues, redact, resolve_secrets
-from auterity.automatrix.events import record_event
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
 from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
 from auterity.automatrix.graph import StepGraph
-from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
+from auterity.automatrix.models import FINISHED_STEP, Run, RunEvent, StepRun
 from auterity.automatrix.spec import StepSpec, WorkflowSpec
 from auterity.automatrix.writer import Changes
 from auterity.core.artifacts import is_reference
@@ -56,8 +55,7 @@ class StepState:
 
 @dataclass(frozen=True)
 class Plan:
-    """A workflow version parsed once (versions never change), or a run's own spec when it
-    overrides step parameters (a retry with edits)."""
+    """A workflow version parsed once: versions never change, so every run shares it."""
 
     spec: WorkflowSpec
     graph: StepGraph
@@ -77,8 +75,9 @@ class RunDriver:
         self.tasks: dict[asyncio.Task[None], str] = {}
         self.running: set[str] = set()  # step ids with a task
         self.journal = Changes()  # what changed since the last flush
-        self._cancel = run.cancel_requested  # as the claim read it
-        self._cancel_checked_at = asyncio.get_running_loop().time()
+        self.seq = run.event_seq  # this driver numbers the run's events while it holds the lease
+        self._cancel = run.cancel_requested
+        self._cancel_read_at = 0.0
         self.final_status: str | None = None
         self._prepare(rows)
 
@@ -125,6 +124,8 @@ class RunDriver:
                 row.due_at,
                 row.idempotency_key,
             )
+        for state in self.states.values():
+            self._show(state)
         if run.status == "queued":
             run.status, run.started_at = "running", utcnow()
             values: dict[str, Any] = {"status": "running", "started_at": run.started_at}
@@ -139,10 +140,7 @@ class RunDriver:
 
     async def drive(self) -> str | None:
         """Drive the run to its end; answers its final status, or None if the lease was lost."""
-        for state in self.states.values():
-            if is_reference(state.output):  # a large output kept in the artifact store
-                state.output = await self.engine.artifacts.get_json(state.output)
-            self._show(state)
+        await self._resolve_references()
         self.engine.hub.notify(self.run_id)
         renew_every = self.engine.lease.total_seconds() / 3
         next_renewal = asyncio.get_running_loop().time() + renew_every
@@ -158,7 +156,7 @@ class RunDriver:
                     return self.final_status
                 launches = [] if failure else self._ready_steps()
                 if not failure:
-                    self._update_run_status(launches)
+                    self._update_run_status(bool(launches))
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
                     await self._complete()
                     return self.final_status
@@ -203,12 +201,13 @@ class RunDriver:
 
     async def _cancel_requested(self) -> bool:
         """Whether a cancel was asked for; read when the engine pokes this run (a cancel in
-        this process, or one its watcher saw, within CANCEL_POLL seconds, from another), or
-        every CANCEL_POLL seconds when no watcher runs (`Engine.drive_here`)."""
+        this process, or one its watcher saw, within CANCEL_POLL seconds, from another)."""
+        poked = self.engine.take_poke(self.run_id)
         now = asyncio.get_running_loop().time()
-        if self.engine.take_poke(self.run_id) or (
-            not self.engine.watching_cancels and now >= self._cancel_checked_at + CANCEL_POLL
-        ):
+        if not self.engine.watching_cancels and now - self._cancel_read_at >= CANCEL_POLL:
+            poked = True  # driven without the engine's watcher (the CLI): read it ourselves
+        if poked:
+            self._cancel_read_at = now
             async with self.db.session(readonly=True) as session:
                 self._cancel = bool(
                     (
@@ -217,7 +216,6 @@ class RunDriver:
                         )
                     ).scalar_one()
                 )
-            self._cancel_checked_at = now
         return self._cancel
 
     async def _stop_requested(self) -> bool:
@@ -260,8 +258,8 @@ class RunDriver:
         return deps | set(sources)
 
     def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
-        """Settle skips, mark the steps that can start now as running, and answer them (the
-        caller starts them once the journal is written)."""
+        """Settle due timers and skips, mark the steps that can start now as running, and
+        answer them (the caller starts them once the journal is written)."""
         now = utcnow()
         running = len(self.running)
         launches: list[tuple[StepSpec, StepState]] = []
@@ -397,7 +395,6 @@ class RunDriver:
         return await run_items(self, step, state, items, secrets)
 
     async def _settle(self, step: StepSpec, state: StepState, outcome: Outcome) -> None:
-        stored = None if outcome.output is None else await self._stored_output(outcome.output)
         if outcome.status == "succeeded":
             if state.attempt > 1:
                 ERROR_RECOVERY.inc()
@@ -405,7 +402,7 @@ class RunDriver:
                 state,
                 "succeeded",
                 output=outcome.output,
-                stored_output=stored,
+                stored_output=await self._stored_output(outcome.output),
                 error=None,
                 params=outcome.params,
                 logs=outcome.logs,
@@ -416,7 +413,7 @@ class RunDriver:
                 state,
                 "waiting",
                 output=outcome.output,
-                stored_output=stored,
+                stored_output=await self._stored_output(outcome.output),
                 error=outcome.timeout_error,
                 due_at=outcome.resume_at,
                 params=outcome.params,
@@ -449,23 +446,13 @@ class RunDriver:
     def _transition(self, state: StepState, status: str, *, event: str, **fields: Any) -> None:
         """Change a step's state now; its row and event are written by the next flush.
 
-        `stored_output`, when given, is what the row keeps instead of `output` (a reference to
-        a large output in the artifact store); the state keeps the output itself."""
-        values, data = self._step_change(state, status, fields)
-        self.journal.step_updates.append({"id": state.row_id, **values})
-        self._event(event, data)
-        self._apply_change(state, status, values, fields)
-
-    def _step_change(
-        self, state: StepState, status: str, fields: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The row's new values and the event's data for a transition of `state`."""
+        `stored_output` is the output as the row keeps it (a reference when it is large)."""
         now = utcnow()
         values: dict[str, Any] = {"status": status}
         for name in ("output", "error", "due_at", "attempt", "logs"):
             if name in fields:
                 values[name] = fields[name]
-        if fields.get("stored_output") is not None:
+        if "stored_output" in fields:
             values["output"] = fields["stored_output"]
         if "params" in fields:
             values["input"] = fields["params"]
@@ -482,85 +469,85 @@ class RunDriver:
             data["error"] = fields["error"]
         if status == "pending" and fields.get("due_at"):
             data["retry_at"] = fields["due_at"].isoformat()
-        return values, data
-
-    def _apply_change(
-        self, state: StepState, status: str, values: dict[str, Any], fields: dict[str, Any]
-    ) -> None:
+        self.journal.step_updates.append({"id": state.row_id, **values})
+        self._event(event, data)
         state.status = status
         for name in ("output", "error", "due_at", "attempt"):
             if name in values:
                 setattr(state, name, fields[name] if name in fields else values[name])
         self._show(state)
 
-    def _event(self, type_: str, data: dict[str, Any]) -> None:
-        """Journal an event; the writer numbers it when it commits (other writers, such as an
-        approval decided through the API, number theirs in the same sequence)."""
-        self.journal.events.append(
-            {
-                "id": new_id(),
-                "tenant_id": self.run.tenant_id,
-                "run_id": self.run_id,
-                "type": type_,
-                "data": data,
-                "created_at": utcnow(),
-            }
-        )
-
-    def _take_journal(self) -> Changes:
-        changes, self.journal = self.journal, Changes()
-        return changes
-
-    async def _flush(self) -> None:
-        """Write the journal; the engine's writer may commit it with other runs' changes."""
-        if not self.journal:
-            return
-        await self.engine.writer.write(self._take_journal())
-        self.engine.hub.notify(self.run_id)
-
     async def _stored_output(self, output: Any) -> Any:
         """The output as the row keeps it: inline, or a reference when it is large."""
+        if output is None:
+            return None
         size = len(json.dumps(output, separators=(",", ":"), default=str))
         if size <= self.engine.inline_output_bytes:
             return output
         return await self.engine.artifacts.put_json(self.run.tenant_id, output)
 
-    def _update_run_status(self, launches: list[tuple[StepSpec, StepState]]) -> None:
+    async def _resolve_references(self) -> None:
+        """Stored outputs that are references (large ones) are read back for expressions."""
+        for state in self.states.values():
+            if is_reference(state.output):
+                state.output = await self.engine.artifacts.get_json(state.output)
+                self._show(state)
+
+    def _update_run_status(self, launching: bool) -> None:
         """`waiting` while only durable waits remain (timers, approvals), else `running`."""
         idle = (
             not self.tasks
-            and not launches
+            and not launching
             and any(s.status == "waiting" for s in self.states.values())
         )
         desired = "waiting" if idle else "running"
         if desired == self.run.status:
             return
+        self.run.status = desired
         self.journal.run_updates.append({"id": self.run_id, "status": desired})
         self._event(f"run.{desired}", {})
-        self.run.status = desired
 
     async def _refresh_waiting(self) -> None:
-        """Waiting steps can be settled from outside (approve/reject): reload them."""
+        """Waiting steps can be settled from outside (an approval decided through the API,
+        which only changes the step row): reload them, and announce what was decided here,
+        so that only the driver holding the lease numbers the events of a live run."""
         waiting = {s.row_id: s for s in self.states.values() if s.status == "waiting"}
         if not waiting:
             return
-        await self._flush()  # the rows must say what this driver knows before they are read
         async with self.db.session(readonly=True) as session:
-            rows = await session.execute(
-                select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
-                    StepRun.id.in_(list(waiting))
+            rows = (
+                await session.execute(
+                    select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
+                        # Decided rows only: a wait this driver has not written yet is
+                        # still `running` in its row.
+                        StepRun.id.in_(list(waiting)),
+                        StepRun.status.in_(("succeeded", "failed")),
+                    )
                 )
-            )
-            for row_id, status, output, error in rows.tuples():
-                state = waiting[row_id]
-                state.status, state.output, state.error = status, output, error
-                self._show(state)
+            ).tuples()
+            settled = list(rows)
+        for row_id, status, output, error in settled:
+            state = waiting[row_id]
+            if is_reference(output):
+                output = await self.engine.artifacts.get_json(output)
+            state.status, state.output, state.error, state.due_at = status, output, error, None
+            self._show(state)
+            data: dict[str, Any] = {
+                "step": state.step_id,
+                "status": status,
+                "attempt": state.attempt,
+            }
+            if isinstance(output, dict) and "decided_by" in output:
+                data["decided_by"] = output["decided_by"]
+            if error:
+                data["error"] = error
+            self._event(f"step.{status}", data)
 
     async def _settle_due_waits(self) -> None:
-        """End the waits whose time came: a timer succeeds, an approval times out (failed).
+        """End the waits whose time has come (timers; approvals that timed out).
 
-        Each in its own transaction, only if the step is still waiting: an approval decided
-        through the API meanwhile wins, and its result is picked up instead."""
+        Conditional on the row still waiting, in its own transaction with its event: an
+        approval decided meanwhile wins, and is picked up by the next refresh."""
         now = utcnow()
         due = [
             s
@@ -569,16 +556,14 @@ class RunDriver:
         ]
         if not due:
             return
+        await self._flush()  # events already numbered go first
         for state in due:
-            fields: dict[str, Any]
+            status = "failed" if state.error else "succeeded"
+            values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
+            data: dict[str, Any] = {"step": state.step_id, "status": status}
+            data["attempt"] = state.attempt
             if state.error:
-                status, event, fields = "failed", "step.failed", {"error": state.error}
-            else:
-                status, event = "succeeded", "step.succeeded"
-                fields = {"output": state.output}
-                if state.output is not None:
-                    fields["stored_output"] = await self._stored_output(state.output)
-            values, data = self._step_change(state, status, fields)
+                data["error"] = state.error
             async with self.db.session() as session:
                 result = await session.execute(
                     update(StepRun)
@@ -586,12 +571,56 @@ class RunDriver:
                     .values(**values)
                 )
                 if not isinstance(result, CursorResult) or result.rowcount != 1:
-                    await session.rollback()
-                    await self._refresh_waiting()
-                    continue
-                await record_event(session, self.run, event, data)
-            self._apply_change(state, status, values, fields)
+                    continue  # decided from outside first: the next refresh announces it
+                self.seq += 1
+                await session.execute(
+                    insert(RunEvent.__table__),  # type: ignore[arg-type]
+                    [
+                        {
+                            "id": new_id(),
+                            "tenant_id": self.run.tenant_id,
+                            "run_id": self.run_id,
+                            "seq": self.seq,
+                            "type": f"step.{status}",
+                            "data": data,
+                            "created_at": utcnow(),
+                        }
+                    ],
+                )
+                await session.execute(
+                    update(Run).where(Run.id == self.run_id).values(event_seq=self.seq)
+                )
+            state.status = status
+            self._show(state)
             self.engine.hub.notify(self.run_id)
+        await self._refresh_waiting()
+
+    def _event(self, type_: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        self.journal.events.append(
+            {
+                "id": new_id(),
+                "tenant_id": self.run.tenant_id,
+                "run_id": self.run_id,
+                "seq": self.seq,
+                "type": type_,
+                "data": data,
+                "created_at": utcnow(),
+            }
+        )
+
+    def _take_journal(self) -> Changes:
+        changes, self.journal = self.journal, Changes()
+        if changes.events:
+            changes.run_updates.append({"id": self.run_id, "event_seq": self.seq})
+        return changes
+
+    async def _flush(self) -> None:
+        """Write the journal; the engine's writer may commit it with other runs' changes."""
+        if not self.journal:
+            return
+        await self.engine.writer.write(self._take_journal())
+        self.engine.hub.notify(self.run_id)
 
     async def _complete(self) -> None:
         try:

@@ -26,7 +26,6 @@ from auterity.automatrix.events import EventHub
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
-from auterity.automatrix.spec import WorkflowSpec
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
 from auterity.core.clock import utcnow
@@ -76,7 +75,7 @@ class Engine:
         self._scheduler: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self.writer = Writer(db)
-        self._plans: dict[tuple[uuid.UUID, int], asyncio.Future[tuple[Any, Plan]]] = {}
+        self._plans: dict[tuple[uuid.UUID, int], asyncio.Future[Plan]] = {}
         # wait_for: one shared answer per awaited run, and how many wait for it.
         self._waiters: dict[uuid.UUID, asyncio.Future[str]] = {}
         self._waiting: dict[uuid.UUID, int] = {}
@@ -92,17 +91,17 @@ class Engine:
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
         driven = list(self._drivers)  # each driver task forgets its run as it ends
-        # The status reader stays: like wait_for itself, it works whether or not this engine
-        # drives runs, and it ends once nobody waits.
         tasks = [
-            t for t in (self._scheduler, self._watcher, *self._drivers.values()) if t is not None
+            t
+            for t in (self._scheduler, self._watcher, self._status_reader, *self._drivers.values())
+            if t is not None
         ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._scheduler = self._watcher = None
+        self._scheduler = self._watcher = self._status_reader = None
         await self.writer.close()
         if driven:
             async with self.db.session() as session:
@@ -121,6 +120,12 @@ class Engine:
             if run_id in self._drivers:
                 self._poked.add(run_id)  # its driver re-reads the run (cancel) on its next turn
             self.hub.notify(run_id)
+
+    @property
+    def watching_cancels(self) -> bool:
+        """Whether the watcher pokes drivers of runs cancelled from another process (not when
+        the CLI drives a run with `drive_here`; its driver then reads the flag itself)."""
+        return self._watcher is not None and not self._watcher.done()
 
     def take_poke(self, run_id: uuid.UUID) -> bool:
         """Whether `wake(run_id)` was called since the last time its driver asked."""
@@ -228,20 +233,20 @@ class Engine:
                     rows[row.run_id].append(row)
         return [(runs[run_id], rows[run_id]) for run_id in run_ids if run_id in runs]
 
-    async def plan(self, run: Run) -> Plan:
-        """The parsed spec and graph a run follows: its version's, read and built once per
-        process (versions never change), or its own when it overrides step parameters."""
-        document, shared = await self._version(run.workflow_id, run.version)
-        if not run.step_overrides:
-            return shared
-        spec = effective_spec(document, run.step_overrides)
-        return Plan(spec, StepGraph.build(spec))
-
-    async def _version(self, workflow_id: uuid.UUID, version: int) -> tuple[Any, Plan]:
+    async def plan(
+        self,
+        workflow_id: uuid.UUID,
+        version: int,
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> Plan:
+        """The parsed spec and graph of a workflow version, read and built once per process
+        (versions never change); a run with step overrides (a retry) gets its own."""
+        if overrides:
+            return await self._load_plan(workflow_id, version, overrides)
         key = (workflow_id, version)
         loading = self._plans.get(key)
         if loading is None:
-            loading = asyncio.ensure_future(self._load_version(workflow_id, version))
+            loading = asyncio.ensure_future(self._load_plan(workflow_id, version))
             self._plans[key] = loading
             while len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.pop(next(iter(self._plans)))
@@ -254,7 +259,12 @@ class Engine:
                 del self._plans[key]  # the next run tries again
             raise
 
-    async def _load_version(self, workflow_id: uuid.UUID, version: int) -> tuple[Any, Plan]:
+    async def _load_plan(
+        self,
+        workflow_id: uuid.UUID,
+        version: int,
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> Plan:
         async with self.db.session(readonly=True) as session:
             document = (
                 await session.execute(
@@ -264,8 +274,8 @@ class Engine:
                     )
                 )
             ).scalar_one()
-        spec = WorkflowSpec.model_validate(document)
-        return document, Plan(spec, StepGraph.build(spec))
+        spec = effective_spec(document, overrides)
+        return Plan(spec, StepGraph.build(spec))
 
     async def claim(self, run_id: uuid.UUID) -> bool:
         """Take the run's lease if it is free or lapsed: one atomic UPDATE on either database."""
@@ -324,16 +334,11 @@ class Engine:
             raise
         return True
 
-    @property
-    def watching_cancels(self) -> bool:
-        """Whether this engine's watcher looks for cancels (not when only `drive_here` runs)."""
-        return self._watcher is not None and not self._watcher.done()
-
     async def _drive(self, run: Run, rows: list[StepRun]) -> str | None:
         """The run's final status, or None when this process stopped driving it unfinished."""
         run_id = run.id
         try:
-            plan = await self.plan(run)
+            plan = await self.plan(run.workflow_id, run.version, run.step_overrides)
             status = await RunDriver(self, run, rows, plan).drive()
             if status is not None:
                 self._answer_waiters(run_id, status)
@@ -365,9 +370,7 @@ class Engine:
             self._status_reader = asyncio.create_task(self._read_statuses(), name="engine-waits")
         try:
             # Shielded: one waiter timing out must not cancel the answer for the others.
-            return await asyncio.wait_for(
-                asyncio.shield(future), None if timeout == float("inf") else timeout
-            )
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             status = self._last_status.get(run_id, "unfinished")
             raise TimeoutError(f"run {run_id} still {status} after {timeout}s") from None

@@ -1,7 +1,10 @@
 """Run events: every state change of a run is a numbered event, stored, then announced.
 
 Events are rows (so a client that reconnects with `Last-Event-ID` gets what it missed, from
-any process); `EventHub` only wakes in-process listeners early instead of waiting for a poll.
+any process). A live run's events are numbered in memory and written by the driver holding
+its lease, with the changes they describe; `record_event` numbers events in the database, for
+runs no driver owns (a finished run being retried; a retry run in the transaction creating
+it). `EventHub` only wakes in-process listeners early instead of waiting for a poll.
 """
 
 from __future__ import annotations
@@ -43,7 +46,11 @@ class EventHub:
 async def record_event(
     session: AsyncSession, run: Run, type_: str, data: dict[str, Any] | None = None
 ) -> RunEvent:
-    """Append an event with the run's next sequence number (in the caller's transaction)."""
+    """Append an event to a run no driver owns, numbered in the database (caller's transaction).
+
+    Only for runs without a live driver: a driver numbers its run's events in memory and would
+    otherwise hand out a number taken here.
+    """
     seq = (
         await session.execute(
             update(Run)

@@ -11,11 +11,10 @@ part is written again on its own, so only the part at fault fails.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.models import Run, RunEvent, StepRun
@@ -24,8 +23,7 @@ from auterity.core.database import Database
 
 @dataclass
 class Changes:
-    """Rows to write, each a dict of column values; updates carry the row's `id`; events
-    carry no `seq`: the writer numbers them as it commits."""
+    """Rows to write, each a dict of column values; updates carry the row's `id`."""
 
     step_inserts: list[dict[str, Any]] = field(default_factory=list)
     step_updates: list[dict[str, Any]] = field(default_factory=list)
@@ -114,7 +112,7 @@ async def _apply(session: AsyncSession, changes: Changes) -> None:
     for rows in _by_columns(changes.run_updates):
         await session.execute(_RUN_UPDATE, rows)
     if changes.events:
-        await session.execute(_EVENT_INSERT, await _numbered(session, changes.events))
+        await session.execute(_EVENT_INSERT, changes.events)
 
 
 _steps: Table = StepRun.__table__  # type: ignore[assignment]
@@ -125,35 +123,6 @@ _STEP_INSERT = insert(_steps)
 _STEP_UPDATE = update(_steps).where(_steps.c.id == bindparam("row_id"))
 _RUN_UPDATE = update(_runs).where(_runs.c.id == bindparam("row_id"))
 _EVENT_INSERT = insert(_events)
-
-
-async def _numbered(session: AsyncSession, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events with each run's next sequence numbers, in the order given.
-
-    One UPDATE per 500 runs takes the numbers, atomically, as writers outside the engine
-    (an approval decided through the API, a retry) append to the same sequences."""
-    counts = Counter(event["run_id"] for event in events)
-    last: dict[Any, int] = {}
-    runs = list(counts)
-    for start in range(0, len(runs), 500):
-        chunk = runs[start : start + 500]
-        taken = await session.execute(
-            update(_runs)
-            .where(_runs.c.id.in_(chunk))
-            .values(
-                event_seq=_runs.c.event_seq
-                + case({run_id: counts[run_id] for run_id in chunk}, value=_runs.c.id)
-            )
-            .returning(_runs.c.id, _runs.c.event_seq)
-        )
-        last.update(taken.tuples().all())
-    following = {run_id: last[run_id] - count + 1 for run_id, count in counts.items()}
-    numbered = []
-    for event in events:
-        seq = following[event["run_id"]]
-        following[event["run_id"]] = seq + 1
-        numbered.append({**event, "seq": seq})
-    return numbered
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -189,9 +189,8 @@ async def test_metrics_use_route_templates(probe_client: httpx.AsyncClient) -> N
     text = (await probe_client.get("/metrics")).text
     assert 'http_requests_total{method="GET",route="/test/orders/{order_id}",status="404"}' in text
     assert 'route="unmatched"' in text
-    # Raw paths must not become label values; metric values may contain any digits.
-    labels = re.findall(r"\{[^}]*\}", text)
-    assert not [label for label in labels if "12345" in label or "9876" in label]
+    # Concrete ids never become label values (only timings could contain such digits).
+    assert not re.search(r'route="[^"]*(12345|9876)', text)
     assert "http_request_duration_seconds_bucket" in text
     assert "process_cpu_seconds_total" in text
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import time
 
 import httpx
@@ -312,6 +314,18 @@ async def test_approval_waits_then_continues(client: httpx.AsyncClient, owner: A
     assert final["outputs"] == {"paid_by_approval_of": editor.email}
     again = await client.post(f"{url}/reject", json={}, headers=editor.headers)
     assert again.status_code == 409
+    # The decision changed only the step row; the run's driver announced it, numbering it
+    # with the run's other events: consecutive numbers, the decision once, with its author.
+    stream = await client.get(f"/api/runs/{started['id']}/events", headers=owner.headers)
+    lines = stream.text.splitlines()
+    seqs = [int(line.split(": ", 1)[1]) for line in lines if line.startswith("id: ")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    decisions = [
+        json.loads(data.split(": ", 1)[1])
+        for kind, data in itertools.pairwise(lines)
+        if kind == "event: step.succeeded" and '"ask"' in data
+    ]
+    assert len(decisions) == 1 and decisions[0]["data"]["decided_by"] == editor.email
     audit = (
         await client.get(
             "/api/audit", params={"action": "workflow.approval"}, headers=owner.headers

@@ -19,7 +19,6 @@ from auterity.automatrix import service
 from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
-from auterity.automatrix.events import record_event
 from auterity.automatrix.models import Run, RunEvent, StepRun, Workflow
 from auterity.automatrix.writer import Changes, Writer
 from auterity.core.clock import utcnow
@@ -345,78 +344,26 @@ async def test_the_writer_fails_only_the_part_at_fault(db: Database, tenant_id: 
     workflow = await save(db, tenant_id, {"name": "w", "steps": [{"id": "a", "uses": "transform"}]})
     run, other = await start(db, tenant_id, workflow, 2)
 
-    def step_row(run_id: uuid.UUID) -> dict[str, Any]:
+    def event(run_id: uuid.UUID, seq: int) -> dict[str, Any]:
         return {
             "id": new_id(),
             "tenant_id": tenant_id,
             "run_id": run_id,
-            "step_id": "a",
-            "item_index": -1,
-            "status": "pending",
-            "attempt": 0,
-            "logs": [],
-            "idempotency_key": f"{run_id}:a",
-        }
-
-    def event(run_id: uuid.UUID) -> dict[str, Any]:
-        return {
-            "id": new_id(),
-            "tenant_id": tenant_id,
-            "run_id": run_id,
+            "seq": seq,
             "type": "test",
             "data": {},
             "created_at": utcnow(),
         }
 
     writer = Writer(db)
-    await writer.write(Changes(step_inserts=[step_row(run.id)], events=[event(run.id)]))
+    clash = event(run.id, 1)
+    await writer.write(Changes(events=[clash]))
     # Queued together, so the writer first tries them in one transaction.
     good, bad = await asyncio.gather(
-        writer.write(Changes(step_inserts=[step_row(other.id)], events=[event(other.id)])),
-        writer.write(Changes(step_inserts=[step_row(run.id)], events=[event(run.id)])),
+        writer.write(Changes(events=[event(other.id, 1)])),
+        writer.write(Changes(events=[event(run.id, 1)])),  # (run, seq) is taken
         return_exceptions=True,
     )
-    assert good is None and isinstance(bad, IntegrityError)  # (run, step a) exists already
+    assert good is None and isinstance(bad, IntegrityError)
     assert await events(db, other.id) == [(1, "test")]
     assert await events(db, run.id) == [(1, "test")]
-    async with db.session(readonly=True) as session:
-        seqs = dict(
-            (
-                await session.execute(
-                    select(Run.id, Run.event_seq).where(Run.id.in_([run.id, other.id]))
-                )
-            )
-            .tuples()
-            .all()
-        )
-    assert seqs == {run.id: 1, other.id: 1}
-
-
-async def test_events_written_beside_the_engine_share_its_numbering(
-    db: Database, tenant_id: uuid.UUID, engine: Engine
-) -> None:
-    """The API appends events too (an approval decided): numbers stay unique and gapless."""
-    workflow = await save(
-        db,
-        tenant_id,
-        {
-            "name": "side-events",
-            "steps": [
-                {"id": "wait", "uses": "delay", "with": {"seconds": 0.3}},
-                {"id": "then", "uses": "test.count", "needs": ["wait"]},
-            ],
-        },
-    )
-    (run,) = await start(db, tenant_id, workflow)
-    engine.wake(run.id)
-    for _ in range(50):
-        async with db.session() as session:
-            stored = (await session.execute(select(Run).where(Run.id == run.id))).scalar_one()
-            if stored.status != "queued":
-                await record_event(session, stored, "test.beside", {})
-        await asyncio.sleep(0.01)
-    assert await engine.wait_for(run.id, 10) == "succeeded"
-    numbered = await events(db, run.id)
-    assert [seq for seq, _ in numbered] == list(range(1, len(numbered) + 1))
-    assert sum(t == "test.beside" for _, t in numbered) > 0
-    assert numbered[-1][1] in ("run.succeeded", "test.beside")
