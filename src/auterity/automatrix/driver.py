@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import select
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
-from auterity.automatrix.context import SecretValues, redact, resolve_secrets
+from auterity.automatrix.context import SecretValues, resolve_secrets
 from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
-from auterity.automatrix.expressions import ExpressionError, references, render_value, truthy
-from auterity.automatrix.graph import StepGraph
-from auterity.automatrix.models import FINISHED_STEP, Run, RunEvent, StepRun
-from auterity.automatrix.spec import StepSpec, WorkflowSpec
+from auterity.automatrix.expressions import ExpressionError, references, render_value
+from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
+from auterity.automatrix.outputs import resolve_references, stored_output
+from auterity.automatrix.readiness import effective_dependencies, skip_reason, terminal_failure
+from auterity.automatrix.spec import StepSpec
+from auterity.automatrix.state import Plan, StepState
+from auterity.automatrix.waits import refresh_waiting, settle_due_waits, update_run_status
 from auterity.automatrix.writer import Changes
-from auterity.core.artifacts import is_reference
 from auterity.core.clock import utcnow
 from auterity.core.ids import new_id
 from auterity.core.logging import get_logger
@@ -39,26 +38,6 @@ CANCEL_POLL = 0.5
 ERROR_RECOVERY = counter(
     "error_recovery_success", "Steps that succeeded after a retry or a fallback", ()
 )
-
-
-@dataclass
-class StepState:
-    row_id: uuid.UUID
-    step_id: str
-    status: str
-    attempt: int
-    output: Any
-    error: dict[str, Any] | None
-    due_at: datetime | None
-    idempotency_key: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A workflow version parsed once: versions never change, so every run shares it."""
-
-    spec: WorkflowSpec
-    graph: StepGraph
 
 
 class RunDriver:
@@ -140,7 +119,7 @@ class RunDriver:
 
     async def drive(self) -> str | None:
         """Drive the run to its end; answers its final status, or None if the lease was lost."""
-        await self._resolve_references()
+        await resolve_references(self.engine, self.states.values(), self._show)
         self.engine.hub.notify(self.run_id)
         renew_every = self.engine.lease.total_seconds() / 3
         next_renewal = asyncio.get_running_loop().time() + renew_every
@@ -150,7 +129,7 @@ class RunDriver:
                     return self.final_status
                 await self._refresh_waiting()
                 await self._settle_due_waits()
-                failure = self._terminal_failure()
+                failure = terminal_failure(self.spec, self.states)
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
                     return self.final_status
@@ -235,27 +214,7 @@ class RunDriver:
             return True
         return False
 
-    def _terminal_failure(self) -> dict[str, Any] | None:
-        for step in self.spec.steps:
-            state = self.states[step.id]
-            if state.status == "failed" and step.on_error == "fail":
-                return {
-                    "kind": "step_failed",
-                    "step": step.id,
-                    "message": f"Step {step.id!r} failed: "
-                    f"{(state.error or {}).get('message', 'unknown error')}",
-                }
-        return None
-
     # -- readiness ----------------------------------------------------------------------------
-
-    def _effective_dependencies(self, step_id: str) -> set[str]:
-        deps = set(self.graph.dependencies[step_id])
-        for dep in list(deps):
-            if dep in self.graph.fallbacks:
-                deps.add(self.graph.fallbacks[dep])  # wait for a fallback that may stand in for dep
-        sources = [src for src, fb in self.graph.fallbacks.items() if fb == step_id]
-        return deps | set(sources)
 
     def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
         """Settle due timers and skips, mark the steps that can start now as running, and
@@ -269,10 +228,10 @@ class RunDriver:
                 continue
             if step.id in self.running:
                 continue
-            deps = self._effective_dependencies(step.id)
+            deps = effective_dependencies(self.graph, step.id)
             if any(self.states[d].status not in FINISHED_STEP for d in deps):
                 continue
-            verdict = self._gate(step, deps)
+            verdict = skip_reason(self.graph, self.states, step, deps, self._context)
             if verdict is not None:
                 self._transition(
                     state,
@@ -287,23 +246,6 @@ class RunDriver:
             launches.append((step, state))
             running += 1
         return launches
-
-    def _gate(self, step: StepSpec, deps: set[str]) -> str | None:
-        """Why the step is skipped, or None when it should run."""
-        sources = [src for src, fb in self.graph.fallbacks.items() if fb == step.id]
-        if sources and not any(self.states[s].status == "failed" for s in sources):
-            return f"fallback of {', '.join(sources)}, which did not fail"
-        fallbacks = self.graph.fallback_steps
-        skipped = [d for d in deps if self.states[d].status == "skipped" and d not in fallbacks]
-        if skipped and not step.if_:
-            return f"depends on skipped step(s) {', '.join(sorted(skipped))}"
-        if step.if_:
-            try:
-                if not truthy(step.if_, self._context()):
-                    return f"condition {step.if_!r} is false"
-            except ExpressionError as exc:
-                return f"condition {step.if_!r} could not be evaluated: {exc}"
-        return None
 
     # -- running a step -----------------------------------------------------------------------
 
@@ -402,7 +344,7 @@ class RunDriver:
                 state,
                 "succeeded",
                 output=outcome.output,
-                stored_output=await self._stored_output(outcome.output),
+                stored_output=await stored_output(self.engine, self.run.tenant_id, outcome.output),
                 error=None,
                 params=outcome.params,
                 logs=outcome.logs,
@@ -413,7 +355,7 @@ class RunDriver:
                 state,
                 "waiting",
                 output=outcome.output,
-                stored_output=await self._stored_output(outcome.output),
+                stored_output=await stored_output(self.engine, self.run.tenant_id, outcome.output),
                 error=outcome.timeout_error,
                 due_at=outcome.resume_at,
                 params=outcome.params,
@@ -477,123 +419,14 @@ class RunDriver:
                 setattr(state, name, fields[name] if name in fields else values[name])
         self._show(state)
 
-    async def _stored_output(self, output: Any) -> Any:
-        """The output as the row keeps it: inline, or a reference when it is large."""
-        if output is None:
-            return None
-        size = len(json.dumps(output, separators=(",", ":"), default=str))
-        if size <= self.engine.inline_output_bytes:
-            return output
-        return await self.engine.artifacts.put_json(self.run.tenant_id, output)
-
-    async def _resolve_references(self) -> None:
-        """Stored outputs that are references (large ones) are read back for expressions."""
-        for state in self.states.values():
-            if is_reference(state.output):
-                state.output = await self.engine.artifacts.get_json(state.output)
-                self._show(state)
-
     def _update_run_status(self, launching: bool) -> None:
-        """`waiting` while only durable waits remain (timers, approvals), else `running`."""
-        idle = (
-            not self.tasks
-            and not launching
-            and any(s.status == "waiting" for s in self.states.values())
-        )
-        desired = "waiting" if idle else "running"
-        if desired == self.run.status:
-            return
-        self.run.status = desired
-        self.journal.run_updates.append({"id": self.run_id, "status": desired})
-        self._event(f"run.{desired}", {})
+        update_run_status(self, launching)
 
     async def _refresh_waiting(self) -> None:
-        """Waiting steps can be settled from outside (an approval decided through the API,
-        which only changes the step row): reload them, and announce what was decided here,
-        so that only the driver holding the lease numbers the events of a live run."""
-        waiting = {s.row_id: s for s in self.states.values() if s.status == "waiting"}
-        if not waiting:
-            return
-        async with self.db.session(readonly=True) as session:
-            rows = (
-                await session.execute(
-                    select(StepRun.id, StepRun.status, StepRun.output, StepRun.error).where(
-                        # Decided rows only: a wait this driver has not written yet is
-                        # still `running` in its row.
-                        StepRun.id.in_(list(waiting)),
-                        StepRun.status.in_(("succeeded", "failed")),
-                    )
-                )
-            ).tuples()
-            settled = list(rows)
-        for row_id, status, output, error in settled:
-            state = waiting[row_id]
-            if is_reference(output):
-                output = await self.engine.artifacts.get_json(output)
-            state.status, state.output, state.error, state.due_at = status, output, error, None
-            self._show(state)
-            data: dict[str, Any] = {
-                "step": state.step_id,
-                "status": status,
-                "attempt": state.attempt,
-            }
-            if isinstance(output, dict) and "decided_by" in output:
-                data["decided_by"] = output["decided_by"]
-            if error:
-                data["error"] = error
-            self._event(f"step.{status}", data)
+        await refresh_waiting(self)
 
     async def _settle_due_waits(self) -> None:
-        """End the waits whose time has come (timers; approvals that timed out).
-
-        Conditional on the row still waiting, in its own transaction with its event: an
-        approval decided meanwhile wins, and is picked up by the next refresh."""
-        now = utcnow()
-        due = [
-            s
-            for s in self.states.values()
-            if s.status == "waiting" and s.due_at is not None and s.due_at <= now
-        ]
-        if not due:
-            return
-        await self._flush()  # events already numbered go first
-        for state in due:
-            status = "failed" if state.error else "succeeded"
-            values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
-            data: dict[str, Any] = {"step": state.step_id, "status": status}
-            data["attempt"] = state.attempt
-            if state.error:
-                data["error"] = state.error
-            async with self.db.session() as session:
-                result = await session.execute(
-                    update(StepRun)
-                    .where(StepRun.id == state.row_id, StepRun.status == "waiting")
-                    .values(**values)
-                )
-                if not isinstance(result, CursorResult) or result.rowcount != 1:
-                    continue  # decided from outside first: the next refresh announces it
-                self.seq += 1
-                await session.execute(
-                    insert(RunEvent.__table__),  # type: ignore[arg-type]
-                    [
-                        {
-                            "id": new_id(),
-                            "tenant_id": self.run.tenant_id,
-                            "run_id": self.run_id,
-                            "seq": self.seq,
-                            "type": f"step.{status}",
-                            "data": data,
-                            "created_at": utcnow(),
-                        }
-                    ],
-                )
-                await session.execute(
-                    update(Run).where(Run.id == self.run_id).values(event_seq=self.seq)
-                )
-            state.status = status
-            self._show(state)
-            self.engine.hub.notify(self.run_id)
-        await self._refresh_waiting()
+        await settle_due_waits(self)
 
     def _event(self, type_: str, data: dict[str, Any]) -> None:
         self.seq += 1
@@ -652,7 +485,7 @@ class RunDriver:
             {
                 "id": self.run_id,
                 "status": status,
-                "outputs": redact(outputs, {}),
+                "outputs": outputs,
                 "error": error,
                 "finished_at": now,
                 "lease_owner": None,

@@ -21,11 +21,12 @@ from sqlalchemy import CursorResult, or_, select, update
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
-from auterity.automatrix.driver import CANCEL_POLL, Plan, RunDriver
+from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.state import Plan
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
 from auterity.core.clock import utcnow

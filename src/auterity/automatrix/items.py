@@ -18,7 +18,8 @@ from auterity.automatrix.writer import Changes
 from auterity.core.clock import utcnow
 
 if TYPE_CHECKING:
-    from auterity.automatrix.driver import RunDriver, StepState
+    from auterity.automatrix.driver import RunDriver
+    from auterity.automatrix.state import StepState
 
 DEFAULT_ITEM_CONCURRENCY = 10
 
