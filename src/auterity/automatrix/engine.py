@@ -92,17 +92,17 @@ class Engine:
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
         driven = list(self._drivers)  # each driver task forgets its run as it ends
+        # The status reader stays: like wait_for itself, it works whether or not this engine
+        # drives runs, and it ends once nobody waits.
         tasks = [
-            t
-            for t in (self._scheduler, self._watcher, self._status_reader, *self._drivers.values())
-            if t is not None
+            t for t in (self._scheduler, self._watcher, *self._drivers.values()) if t is not None
         ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._scheduler = self._watcher = self._status_reader = None
+        self._scheduler = self._watcher = None
         await self.writer.close()
         if driven:
             async with self.db.session() as session:
