@@ -51,8 +51,9 @@ async def test_the_diamond_example_runs_b_and_c_in_parallel(
     steps = steps_by_id(body)
     assert [steps[s]["status"] for s in "abcd"] == ["succeeded"] * 4
     assert steps["a"]["output"] == {"value": 5}
-    # b and c each wait 1 s; in parallel the run takes about 1 s, in series it would take 2.
-    assert 0.9 < elapsed < 1.9, elapsed
+    # b and c each wait 1 s; they overlap (asserted below), so the run takes about 1 s, not 2.
+    # Wall time on a loaded machine is not asserted beyond the waits having happened.
+    assert elapsed > 0.9, elapsed
     assert steps["b"]["started_at"] < steps["c"]["finished_at"]
     assert steps["c"]["started_at"] < steps["b"]["finished_at"]
 
