@@ -34,6 +34,7 @@ from auterity.automatrix.spec import spec_json_schema
 from auterity.automatrix.validation import validate
 from auterity.core.artifacts import is_reference
 from auterity.core.errors import AuterityError, BadRequest, Conflict, NotFound, PreconditionRequired
+from auterity.core.pagination import keyset_page
 from auterity.core.problems import problem_response
 from auterity.core.schemas import StrictModel
 from auterity.core.tenancy import bind_tenant
@@ -108,16 +109,8 @@ async def list_workflows(
     cursor: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> WorkflowPage:
-    query = select(Workflow).order_by(Workflow.id.desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(Workflow.id < cursor)
-    rows = list((await session.execute(query)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return WorkflowPage(
-        items=[WorkflowOut.from_row(w) for w in rows],
-        next_cursor=str(rows[-1].id) if more else None,
-    )
+    rows, next_cursor = await keyset_page(session, select(Workflow), Workflow.id, cursor, limit)
+    return WorkflowPage(items=[WorkflowOut.from_row(w) for w in rows], next_cursor=next_cursor)
 
 
 @workflows.get("/{workflow_id}", response_model=WorkflowOut)
@@ -224,7 +217,7 @@ async def list_runs(
     cursor: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
-    query = select(Run).order_by(Run.id.desc()).limit(limit + 1)
+    query = select(Run)
     if workflow_id:
         query = query.where(Run.workflow_id == workflow_id)
     if status:
@@ -233,15 +226,8 @@ async def list_runs(
         query = query.where(Run.created_at >= since)
     if until:
         query = query.where(Run.created_at < until)
-    if cursor:
-        query = query.where(Run.id < cursor)
-    rows = list((await session.execute(query)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RunPage(
-        items=[RunOut.model_validate(r) for r in rows],
-        next_cursor=str(rows[-1].id) if more else None,
-    )
+    rows, next_cursor = await keyset_page(session, query, Run.id, cursor, limit)
+    return RunPage(items=[RunOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @runs.get("/{run_id}", response_model=RunOut)

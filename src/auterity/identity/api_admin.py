@@ -17,6 +17,7 @@ from auterity.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from auterity.core.pagination import keyset_page
 from auterity.identity import accounts, api_keys, audit
 from auterity.identity.deps import CurrentPrincipal, IdentityDep, TenantSession, require
 from auterity.identity.models import (
@@ -344,22 +345,14 @@ async def list_audit(
         query = query.where(AuditEvent.created_at >= since)
     if until:
         query = query.where(AuditEvent.created_at < until)
-    if cursor:
-        try:
-            query = query.where(AuditEvent.id < uuid.UUID(cursor))
-        except ValueError:
-            raise BadRequest(
-                "The cursor is not valid; use the next_cursor of a previous page."
-            ) from None
-    rows = list(
-        (await session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1))).scalars()
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AuditPage(
-        items=[AuditEventOut.model_validate(r) for r in rows],
-        next_cursor=str(rows[-1].id) if more else None,
-    )
+    try:
+        after = uuid.UUID(cursor) if cursor else None
+    except ValueError:
+        raise BadRequest(
+            "The cursor is not valid; use the next_cursor of a previous page."
+        ) from None
+    rows, next_cursor = await keyset_page(session, query, AuditEvent.id, after, limit)
+    return AuditPage(items=[AuditEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @tenant.get("", response_model=TenantOut)
