@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from auterity.core.clock import utcnow
 from auterity.core.ids import new_id
 from auterity.core.settings import Settings, get_settings
 from auterity.relaycore.local.bundled import CHAT_MODEL_ID, chat_model_path
+from auterity.relaycore.local.lazy import LazyLoad
 from auterity.relaycore.local.request import ChatParams, parse_chat_request
 
 if TYPE_CHECKING:
@@ -39,8 +41,7 @@ class LocalChatModel:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
-        self._runner: LlamaRunner | None = None
-        self._load_lock = threading.Lock()
+        self._runner = LazyLoad(self._build_runner)
         # Waiting requests queue here, off the worker threads; the runner's own lock is what
         # keeps the llama context to one caller.
         self._gate = anyio.Lock()
@@ -52,37 +53,31 @@ class LocalChatModel:
 
     async def load(self) -> LlamaRunner:
         """Load the model now (it loads by itself on first use)."""
-        if self._runner is None:
-            await anyio.to_thread.run_sync(self._load_once)
-        assert self._runner is not None
-        return self._runner
+        return await self._runner.get()
 
-    def _load_once(self) -> None:
-        with self._load_lock:
-            if self._runner is not None:
-                return
-            settings = self.settings
-            path = chat_model_path(settings.local_chat_model_path)
-            from auterity.relaycore.local.runner import LlamaRunner
+    def _build_runner(self) -> LlamaRunner:
+        settings = self.settings
+        path = chat_model_path(settings.local_chat_model_path)
+        from auterity.relaycore.local.runner import LlamaRunner
 
-            self._runner = LlamaRunner(
-                path,
-                context_tokens=settings.local_chat_context_tokens,
-                threads=settings.resolved_local_model_threads,
-            )
+        return LlamaRunner(
+            path,
+            context_tokens=settings.local_chat_context_tokens,
+            threads=settings.resolved_local_model_threads,
+        )
+
+    async def _generation(self, request: dict[str, Any]) -> _Generation:
+        params = parse_chat_request(request)
+        return _Generation(await self.load(), params, self.settings.local_chat_max_tokens)
 
     async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
         """Answer a chat completions body with a `chat.completion` object."""
-        params = parse_chat_request(request)
-        runner = await self.load()
-        cancelled = threading.Event()
+        generation = await self._generation(request)
         try:
             async with self._gate:
-                return await anyio.to_thread.run_sync(
-                    self._complete_in_thread, runner, params, cancelled, abandon_on_cancel=True
-                )
+                return await anyio.to_thread.run_sync(generation.completion, abandon_on_cancel=True)
         finally:
-            cancelled.set()
+            generation.cancelled.set()
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[Chunk]:
         """Answer a chat completions body with `chat.completion.chunk` objects.
@@ -90,13 +85,11 @@ class LocalChatModel:
         Errors in the request (validation, context length) raise before the first chunk.
         Closing the iterator early stops generation at the next token.
         """
-        params = parse_chat_request(request)
-        runner = await self.load()
+        generation = await self._generation(request)
         send, receive = anyio.create_memory_object_stream[Chunk | Exception](math.inf)
-        cancelled = threading.Event()
         # The producer owns the gate for the whole generation, so a consumer that stops
         # reading never holds the model: generation ends at max_tokens or on cancel.
-        producer = asyncio.create_task(self._produce(runner, params, send, cancelled))
+        producer = asyncio.create_task(self._produce(generation, send))
         self._producers.add(producer)
         producer.add_done_callback(self._producers.discard)
         try:
@@ -106,35 +99,39 @@ class LocalChatModel:
                         raise item
                     yield item
         finally:
-            cancelled.set()
+            generation.cancelled.set()
 
     async def _produce(
-        self,
-        runner: LlamaRunner,
-        params: ChatParams,
-        send: MemoryObjectSendStream[Chunk | Exception],
-        cancelled: threading.Event,
+        self, generation: _Generation, send: MemoryObjectSendStream[Chunk | Exception]
     ) -> None:
         with send:
             try:
                 async with self._gate:
-                    await anyio.to_thread.run_sync(
-                        self._stream_in_thread, runner, params, send, cancelled
-                    )
+                    await anyio.to_thread.run_sync(generation.chunks, send)
             except Exception as exc:
                 with suppress(anyio.BrokenResourceError):
                     send.send_nowait(exc)
 
-    def _complete_in_thread(
-        self, runner: LlamaRunner, params: ChatParams, cancelled: threading.Event
-    ) -> dict[str, Any]:
-        prepared = runner.prepare(params, self.settings.local_chat_max_tokens)
-        seed = _seed(params)
+
+@dataclass(frozen=True, slots=True)
+class _Generation:
+    """One request's choices, generated in a worker thread."""
+
+    runner: LlamaRunner
+    params: ChatParams
+    default_max_tokens: int
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def completion(self) -> dict[str, Any]:
+        prepared = self.runner.prepare(self.params, self.default_max_tokens)
+        seed = _seed(self.params)
         choices = []
         completion_tokens = 0
-        for index in range(params.n):
+        for index in range(self.params.n):
             pieces: list[str] = []
-            outcome = runner.generate(prepared, params, seed + index, pieces.append, cancelled)
+            outcome = self.runner.generate(
+                prepared, self.params, seed + index, pieces.append, self.cancelled
+            )
             completion_tokens += outcome.completion_tokens
             choices.append(
                 {
@@ -150,17 +147,11 @@ class LocalChatModel:
             "usage": _usage(prepared, completion_tokens),
         }
 
-    def _stream_in_thread(
-        self,
-        runner: LlamaRunner,
-        params: ChatParams,
-        send: MemoryObjectSendStream[Chunk | Exception],
-        cancelled: threading.Event,
-    ) -> None:
-        prepared = runner.prepare(params, self.settings.local_chat_max_tokens)
-        seed = _seed(params)
+    def chunks(self, send: MemoryObjectSendStream[Chunk | Exception]) -> None:
+        prepared = self.runner.prepare(self.params, self.default_max_tokens)
+        seed = _seed(self.params)
         envelope = _envelope("chat.completion.chunk")
-        if params.include_usage:
+        if self.params.include_usage:
             envelope["usage"] = None
 
         def deliver(index: int, delta: dict[str, str], finish_reason: str | None = None) -> None:
@@ -173,16 +164,16 @@ class LocalChatModel:
             deliver(index, {"content": piece})
 
         completion_tokens = 0
-        for index in range(params.n):
-            if cancelled.is_set():
+        for index in range(self.params.n):
+            if self.cancelled.is_set():
                 return
             deliver(index, {"role": "assistant", "content": ""})
-            outcome = runner.generate(
-                prepared, params, seed + index, partial(deliver_piece, index), cancelled
+            outcome = self.runner.generate(
+                prepared, self.params, seed + index, partial(deliver_piece, index), self.cancelled
             )
             completion_tokens += outcome.completion_tokens
             deliver(index, {}, outcome.finish_reason)
-        if params.include_usage:
+        if self.params.include_usage:
             final = {**envelope, "choices": [], "usage": _usage(prepared, completion_tokens)}
             anyio.from_thread.run_sync(send.send_nowait, final)
 

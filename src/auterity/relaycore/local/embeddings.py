@@ -21,6 +21,7 @@ from auterity.relaycore.local.bundled import (
     EMBEDDING_MODEL_ID,
     embedding_model_path,
 )
+from auterity.relaycore.local.lazy import LazyLoad
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -69,24 +70,17 @@ class LocalEmbeddingModel:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
-        self._encoder: SentenceEncoder | None = None
-        self._load_lock = threading.Lock()
+        self._encoder = LazyLoad(self._build_encoder)
         self._gate = anyio.Lock()
 
     async def load(self) -> SentenceEncoder:
         """Load the model now (it loads by itself on first use)."""
-        if self._encoder is None:
-            await anyio.to_thread.run_sync(self._load_once)
-        assert self._encoder is not None
-        return self._encoder
+        return await self._encoder.get()
 
-    def _load_once(self) -> None:
-        with self._load_lock:
-            if self._encoder is None:
-                settings = self._settings or get_settings()
-                path = embedding_model_path(settings.local_embedding_model_path)
-                threads = settings.resolved_local_model_threads
-                self._encoder = SentenceEncoder(path, threads=threads)
+    def _build_encoder(self) -> SentenceEncoder:
+        settings = self._settings or get_settings()
+        path = embedding_model_path(settings.local_embedding_model_path)
+        return SentenceEncoder(path, threads=settings.resolved_local_model_threads)
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Vectors for `texts` (in order) and the number of tokens the model read."""

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from typing import Any
 
 import jsonschema
 import pytest
 
 from auterity.core.errors import ValidationFailed
-from auterity.core.settings import load_settings
 from auterity.relaycore.local import (
     CHAT_MODEL_ID,
-    LocalChatModel,
-    LocalModelUnavailable,
     chat_model_installed,
     get_chat_model,
 )
@@ -236,15 +232,3 @@ async def test_a_schema_the_grammar_cannot_express_is_refused() -> None:
     with pytest.raises(ValidationFailed) as caught:
         await get_chat_model().complete(body(CAPITAL, response_format=bad))
     assert caught.value.errors[0].pointer == "/response_format/json_schema/schema"
-
-
-async def test_without_the_local_extra_the_error_names_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    # None in sys.modules is how Python marks a module as not importable.
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)
-    model = LocalChatModel(load_settings(_env_file=None, data_dir=tmp_path))
-    with pytest.raises(LocalModelUnavailable) as caught:
-        await model.complete(body(CAPITAL))
-    assert "pip install 'auterity[local]'" in caught.value.detail
-    assert "llama_cpp" in caught.value.detail

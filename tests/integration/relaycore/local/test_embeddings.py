@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-from auterity.core.settings import load_settings
 from auterity.relaycore.local import (
     EMBEDDING_DIMENSIONS,
     EMBEDDING_MODEL_ID,
     LocalEmbeddingModel,
-    LocalModelUnavailable,
     embedding_model_installed,
     get_embedding_model,
 )
@@ -74,14 +70,3 @@ async def test_concurrent_calls_get_the_same_vectors_as_one_call() -> None:
     apart = await asyncio.gather(*(get_embedding_model().embed([text]) for text in texts))
     for (vectors, _), expected in zip(apart, together, strict=True):
         assert cosine(vectors[0], expected) > 0.9999
-
-
-async def test_without_the_local_extra_the_error_names_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    model = LocalEmbeddingModel(load_settings(_env_file=None, data_dir=tmp_path))
-    with pytest.raises(LocalModelUnavailable) as caught:
-        await model.embed(["hello"])
-    assert "pip install 'auterity[local]'" in caught.value.detail
-    assert "sentence_transformers" in caught.value.detail
