@@ -6,6 +6,7 @@ import uuid
 
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
+from auterity.automatrix.limits import ConcurrencyLimits
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
 from auterity.integrations.http import OutboundHttp
@@ -28,4 +29,5 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         poll_interval=settings.engine_poll_seconds,
         inline_output_bytes=settings.step_output_inline_bytes,
         http=OutboundHttp.from_settings(settings),
+        limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
     )
