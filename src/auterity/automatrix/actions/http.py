@@ -129,7 +129,8 @@ class HttpRequest(Action[HttpRequestInput, HttpResponseOutput]):
     name = "http.request"
     description = (
         "Calls an HTTP endpoint. Private, loopback and link-local addresses are refused "
-        "unless the platform allows them; the body is parsed as JSON when it is JSON."
+        "unless the platform or the tenant's settings allow them; the body is parsed as JSON "
+        "when it is JSON."
     )
     Input = HttpRequestInput
     Output = HttpResponseOutput
@@ -165,6 +166,7 @@ class HttpRequest(Action[HttpRequestInput, HttpResponseOutput]):
                 timeout=params.timeout,
                 follow_redirects=params.follow_redirects,
                 max_response_bytes=limit,
+                tenant_id=ctx.tenant_id,
             )
         except AddressBlocked as exc:
             details = {"host": exc.host, "address": exc.address, "reason": exc.reason}
