@@ -243,6 +243,57 @@ async def test_private_addresses_are_refused_by_default(
     assert origin.seen(path) == []  # nothing reached the server
 
 
+async def allow(client: httpx.AsyncClient, account: Account, **http: list[str]) -> None:
+    response = await client.patch(
+        "/api/tenant/settings", json={"http": http}, headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_tenant_reaches_the_private_addresses_its_settings_allow_and_no_other(
+    client: httpx.AsyncClient, origin: Origin
+) -> None:
+    by_network, by_host, other = [await signup(client) for _ in range(3)]
+    # Not metadata, though a whole link-local range is allowed: that takes the exact address.
+    await allow(client, by_network, allowed_private_networks=["127.0.0.1/32", "169.254.0.0/16"])
+    await allow(client, by_host, allowed_private_hosts=["localhost"])
+    path = unique()
+    spec = json.dumps(
+        workflow(
+            call("address", url=f"{origin.url}{path}?via=address"),
+            call("name", url=f"http://localhost:{origin.port}{path}?via=name"),
+            call("metadata", url="http://169.254.169.254/latest/meta-data/"),
+        )
+    )
+    results, saved = {}, {}
+    for account in (by_network, by_host, other):
+        saved[account.tenant_id] = (await save(client, account, spec))["id"]
+        body = await run(client, account, saved[account.tenant_id])
+        assert body["status"] == "succeeded", body  # on_error: continue
+        results[account.tenant_id] = {
+            name: (step["status"], (step["error"] or {}).get("details", {}).get("reason"))
+            for name, step in steps_by_id(body).items()
+        }
+    metadata = ("failed", "a cloud metadata address")
+    loopback = ("failed", "a loopback address")
+    # The network allows 127.0.0.1 by address, and the name `localhost` where it resolves
+    # to 127.0.0.1; the host entry allows the name whatever it resolves to, not the address.
+    assert results[by_network.tenant_id] == {
+        "address": ("succeeded", None), "name": ("succeeded", None), "metadata": metadata
+    }  # fmt: skip
+    assert results[by_host.tenant_id] == {
+        "address": loopback, "name": ("succeeded", None), "metadata": metadata
+    }  # fmt: skip
+    assert results[other.tenant_id] == {"address": loopback, "name": loopback, "metadata": metadata}
+    assert sorted(seen.query["via"][0] for seen in origin.seen(path)) == [
+        "address", "name", "name"
+    ]  # fmt: skip
+    # Taking the exception back applies at once (the settings cache is invalidated).
+    await allow(client, by_network)
+    again = steps_by_id(await run(client, by_network, saved[by_network.tenant_id]))
+    assert again["address"]["status"] == "failed"
+
+
 async def test_a_step_rerun_after_a_crash_sends_the_same_key_so_the_order_is_placed_once(
     loopback: httpx.AsyncClient, account: Account, origin: Origin
 ) -> None:
