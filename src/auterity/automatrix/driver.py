@@ -378,7 +378,7 @@ class RunDriver:
                 event="step.waiting",
             )
         elif should_retry(step.retry, state.attempt, outcome.kind):
-            due = utcnow() + retry_delay(step.retry, state.attempt)
+            due = utcnow() + retry_delay(step.retry, state.attempt, error=outcome.error)
             self._transition(
                 state,
                 "pending",
