@@ -225,9 +225,11 @@ class RunDriver:
     async def _start_ready_steps(self) -> list[tuple[StepSpec, StepState]]:
         """Mark the ready steps that the tenant and platform caps admit as running, and
         answer them (the caller starts them once the journal is written)."""
-        ready = await self.engine.limits.admit_steps(
-            self.run.tenant_id, self.run_id, self._ready_steps(), _row_id, self._flush
-        )
+        ready = self._ready_steps()
+        if self.run.parent_run_id is None:  # a sub-workflow runs within its caller's slots
+            ready = await self.engine.limits.admit_steps(
+                self.run.tenant_id, self.run_id, ready, _row_id, self._flush
+            )
         for _, state in ready:
             self._transition(state, "running", attempt=state.attempt + 1, event="step.started")
         return ready

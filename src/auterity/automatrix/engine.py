@@ -188,7 +188,7 @@ class Engine:
         async with self.db.session(readonly=True) as session:
             candidates = (
                 await session.execute(
-                    select(Run.id, Run.tenant_id, Run.status)
+                    select(Run.id, Run.tenant_id, Run.status, Run.parent_run_id)
                     .where(
                         Run.status.not_in(FINISHED_RUN),
                         or_(Run.lease_owner.is_(None), Run.lease_expires_at < now),

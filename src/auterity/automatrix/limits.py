@@ -3,6 +3,8 @@ every engine that shares it.
 
 A run holds a run slot from the moment an engine admits it (leases it while queued) until it
 finishes; a step holds a step slot while its row is `running` (a for_each step is one step).
+A sub-workflow runs within its caller's slots (the child run and its steps take none, and
+are not counted): the caller waits for it, so making it wait for a slot could deadlock both.
 Admission locks (PostgreSQL: a transaction-scoped advisory lock; SQLite: the write lock every
 write transaction takes), counts, and records what it admits in the same transaction, so two
 engines never both take the last slot. A capped run or step is not failed: it stays queued
@@ -52,6 +54,7 @@ class Candidate:
     id: uuid.UUID
     tenant_id: uuid.UUID
     status: str
+    parent_run_id: uuid.UUID | None
 
 
 def tenant_caps_from_settings(db: Database, cache: Cache) -> TenantCaps:
@@ -69,6 +72,7 @@ def _lock_key(name: str) -> int:
 def active_runs(now: datetime) -> ColumnElement[bool]:
     """Runs holding a slot: started and unfinished, or queued and leased by a live engine."""
     return and_(
+        Run.parent_run_id.is_(None),
         Run.status.not_in(FINISHED_RUN),
         or_(
             Run.status != "queued",
@@ -147,10 +151,11 @@ class ConcurrencyLimits:
                     cap = (await self.caps(tenant_id)).runs
                     if cap is None or counts.get(tenant_id, 0) < cap:
                         self._full_tenants.discard(tenant_id)
+        waits = and_(Run.status == "queued", Run.parent_run_id.is_(None))  # needs a slot
         if self._platform_full:
-            return [Run.status != "queued"]
+            return [not_(waits)]
         if self._full_tenants:
-            return [not_(and_(Run.status == "queued", Run.tenant_id.in_(self._full_tenants)))]
+            return [not_(and_(waits, Run.tenant_id.in_(self._full_tenants)))]
         return []
 
     async def admit_runs(
@@ -158,7 +163,7 @@ class ConcurrencyLimits:
     ) -> list[uuid.UUID]:
         """The candidates this engine may claim, in order: every started run, and the queued
         runs that fit the caps, which are leased here (admitted) in the locked transaction."""
-        queued = [c for c in candidates if c.status == "queued"]
+        queued = [c for c in candidates if c.status == "queued" and c.parent_run_id is None]
         capped: dict[uuid.UUID, int] = {}
         for tenant_id in {c.tenant_id for c in queued}:
             cap = (await self.caps(tenant_id)).runs
@@ -239,14 +244,18 @@ class ConcurrencyLimits:
         async with self.db.session() as session:
             await self._lock(session, lock)
             others = and_(
-                StepRun.status == "running", StepRun.item_index == -1, StepRun.id.not_in(ids)
+                StepRun.status == "running",
+                StepRun.item_index == -1,
+                StepRun.id.not_in(ids),
+                Run.parent_run_id.is_(None),
             )
+            counted = StepRun.__table__.join(Run.__table__, Run.id == StepRun.run_id)
             free = len(ready)
             if self.max_steps is not None:
-                free = min(free, self.max_steps - await _count(session, StepRun, others))
+                free = min(free, self.max_steps - await _count(session, counted, others))
             if caps.steps is not None:
                 mine = and_(others, StepRun.tenant_id == tenant_id)
-                free = min(free, caps.steps - await _count(session, StepRun, mine))
+                free = min(free, caps.steps - await _count(session, counted, mine))
             free = max(0, free)
             if free:
                 await session.execute(

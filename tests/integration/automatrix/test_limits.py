@@ -202,3 +202,30 @@ async def test_with_no_caps_nothing_waits(db: Database, engines: Any) -> None:
     first.wake()
     assert await finish(first, runs) == ["succeeded"] * 2
     assert PEAK[tag] == 10
+
+
+async def test_a_sub_workflow_runs_within_its_callers_slots(db: Database, engines: Any) -> None:
+    # One run and one step at a time: the caller's `workflow.call` holds both while it waits,
+    # so a child that needed a slot of its own would wait forever.
+    tag = f"child-{uuid.uuid4().hex[:6]}"
+    tenant = await new_tenant(db, {"max_concurrent_runs": 1, "max_concurrent_steps": 1})
+    child = steps(tag, 2, 0.05)
+    spec = service.checked_spec(child, registry())
+    async with db.session() as session:
+        bind_tenant(session, tenant)
+        await service.create_workflow(session, spec, child, None, None)
+    parent = {
+        "name": f"parent-{uuid.uuid4().hex[:6]}",
+        "steps": [
+            {
+                "id": "call",
+                "uses": "workflow.call",
+                "with": {"workflow": child["name"], "inputs": {"tenant": "{{ inputs.tenant }}"}},
+            }
+        ],
+    }
+    first, _ = await engines()
+    runs = await start_runs(db, tenant, parent, 2)
+    first.wake()
+    assert await finish(first, runs) == ["succeeded"] * 2
+    assert PEAK[f"{tag}:{tenant}"] >= 1
