@@ -11,8 +11,8 @@ import base64
 import ipaddress
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +23,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from auterity.automatrix.models import RunEvent
-from auterity.core.clock import FrozenClock, set_clock
+from auterity.core.clock import FrozenClock
 from auterity.core.database import Database
 from auterity.core.settings import Settings
 from tests.integration.automatrix.conftest import run, save, save_and_run, steps_by_id
@@ -248,16 +248,6 @@ async def test_private_addresses_are_refused_by_default(
     assert "AUTERITY_HTTP_ALLOWED_PRIVATE_NETWORKS" in steps["loopback"]["error"]["message"]
     assert steps["metadata"]["error"]["details"]["reason"] == "a cloud metadata address"
     assert origin.seen(path) == []  # nothing reached the server
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    previous = set_clock(frozen)
-    try:
-        yield frozen
-    finally:
-        set_clock(previous)
 
 
 async def retry_times(db: Database, run_id: str, count: int) -> dict[str, datetime]:
