@@ -95,6 +95,7 @@ class ConcurrencyLimits:
         self.max_steps = max_steps
         self._tenant_caps = tenant_caps
         self._memo: dict[uuid.UUID, tuple[float, Caps]] = {}
+        self._loading: dict[uuid.UUID, asyncio.Future[Caps]] = {}
         # Known to be at their run cap, so the claim query skips their queued runs (one
         # tenant's backlog must not fill every claim batch); re-checked on each claim.
         self._full_tenants: set[uuid.UUID] = set()
@@ -115,14 +116,25 @@ class ConcurrencyLimits:
     async def caps(self, tenant_id: uuid.UUID) -> Caps:
         if self._tenant_caps is None:
             return Caps()
-        now = asyncio.get_running_loop().time()
         memo = self._memo.get(tenant_id)
-        if memo is not None and memo[0] > now:
+        if memo is not None and memo[0] > asyncio.get_running_loop().time():
             return memo[1]
-        caps = await self._tenant_caps(tenant_id)
+        # Every driver of the tenant asks at once when the memo lapses: one reads for all.
+        loading = self._loading.get(tenant_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_caps(tenant_id))
+            self._loading[tenant_id] = loading
+        return await asyncio.shield(loading)
+
+    async def _load_caps(self, tenant_id: uuid.UUID) -> Caps:
+        assert self._tenant_caps is not None
+        try:
+            caps = await self._tenant_caps(tenant_id)
+        finally:
+            self._loading.pop(tenant_id, None)
         if len(self._memo) > 10_000:
             self._memo.clear()
-        self._memo[tenant_id] = (now + CAPS_MEMO_SECONDS, caps)
+        self._memo[tenant_id] = (asyncio.get_running_loop().time() + CAPS_MEMO_SECONDS, caps)
         return caps
 
     async def _lock(self, session: AsyncSession, name: str) -> None:
