@@ -153,16 +153,17 @@ class ConcurrencyLimits:
         if not self._platform_full and not self._full_tenants:
             return []
         now = utcnow()
+        counts: dict[uuid.UUID, int] = {}
         async with self.db.session(readonly=True) as session:
             if self._platform_full and self.max_runs is not None:
                 total = await _count(session, Run, active_runs(now))
                 self._platform_full = total >= self.max_runs
             if self._full_tenants:
                 counts = await _count_by_tenant(session, Run, active_runs(now), self._full_tenants)
-                for tenant_id in list(self._full_tenants):
-                    cap = (await self.caps(tenant_id)).runs
-                    if cap is None or counts.get(tenant_id, 0) < cap:
-                        self._full_tenants.discard(tenant_id)
+        for tenant_id in list(self._full_tenants):
+            cap = (await self.caps(tenant_id)).runs
+            if cap is None or counts.get(tenant_id, 0) < cap:
+                self._full_tenants.discard(tenant_id)
         waits = and_(Run.status == "queued", Run.parent_run_id.is_(None))  # needs a slot
         if self._platform_full:
             return [not_(waits)]
