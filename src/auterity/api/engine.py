@@ -6,9 +6,10 @@ import uuid
 
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
+from auterity.automatrix.limits import ConcurrencyLimits
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
-from auterity.integrations.http import OutboundHttp
+from auterity.integrations.http import OutboundHttp, tenant_policies
 from auterity.secrets import SecretService
 
 
@@ -27,5 +28,8 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         lease_seconds=settings.engine_lease_seconds,
         poll_interval=settings.engine_poll_seconds,
         inline_output_bytes=settings.step_output_inline_bytes,
-        http=OutboundHttp.from_settings(settings),
+        http=OutboundHttp.from_settings(
+            settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
+        ),
+        limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
     )

@@ -24,11 +24,13 @@ from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
 from auterity.automatrix.graph import StepGraph
+from auterity.automatrix.limits import Candidate, ConcurrencyLimits
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
 from auterity.automatrix.state import Plan
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
+from auterity.core.cache import Cache
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
 from auterity.core.errors import NotFound
@@ -57,7 +59,10 @@ class Engine:
         max_concurrent_steps: int = 500,
         artifacts: ArtifactStore | None = None,
         inline_output_bytes: int = 256 * 1024,
+        limits: ConcurrencyLimits | None = None,
     ) -> None:
+        """`limits`: the run and step caps (default: the settings' and each tenant's, read
+        through a cache of this engine's own)."""
         self.db = db
         self.registry = registry
         self.secrets = secrets
@@ -69,6 +74,7 @@ class Engine:
         self.artifacts = artifacts or LocalArtifactStore(db.settings.data_dir / "artifacts")
         self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
+        self.limits = limits or ConcurrencyLimits.from_settings(db, Cache())
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -164,7 +170,9 @@ class Engine:
                 claimed = await self.claim_runs(CLAIM_BATCH)
                 # A full batch means more runs may be queued: claim again at once instead of
                 # leaving them for the next poll (a burst of runs would go at 100 per second).
-                backlog = len(claimed) == CLAIM_BATCH
+                # So is a batch in which a tenant turned out full: claim again without its
+                # queued runs, so they do not crowd out other tenants' runs.
+                backlog = len(claimed) == CLAIM_BATCH or self.limits.newly_full
             except Exception:  # keep scheduling through a transient database error
                 log.exception("engine_claim_failed")
             if backlog:
@@ -175,25 +183,24 @@ class Engine:
             self._wake.clear()
 
     async def claim_runs(self, limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
+        filters = await self.limits.claim_filters()
         now = utcnow()
         async with self.db.session(readonly=True) as session:
             candidates = (
-                (
-                    await session.execute(
-                        select(Run.id)
-                        .where(
-                            Run.status.not_in(FINISHED_RUN),
-                            or_(Run.lease_owner.is_(None), Run.lease_expires_at < now),
-                        )
-                        .order_by(Run.created_at)
-                        .limit(limit)
+                await session.execute(
+                    select(Run.id, Run.tenant_id, Run.status, Run.parent_run_id)
+                    .where(
+                        Run.status.not_in(FINISHED_RUN),
+                        or_(Run.lease_owner.is_(None), Run.lease_expires_at < now),
+                        *filters,
                     )
+                    .order_by(Run.created_at)
+                    .limit(limit)
                 )
-                .scalars()
-                .all()
-            )
-        wanted = [run_id for run_id in candidates if run_id not in self._drivers]
-        claimed = await self._claim_many(wanted) if wanted else []
+            ).all()
+        wanted = [Candidate(*row) for row in candidates if row[0] not in self._drivers]
+        admitted = await self.limits.admit_runs(self.owner, self.lease, wanted) if wanted else []
+        claimed = await self._claim_many(admitted) if admitted else []
         for run, rows in claimed:
             task = asyncio.create_task(self._drive(run, rows), name=f"run-{run.id}")
             self._drivers[run.id] = task
@@ -353,6 +360,9 @@ class Engine:
         finally:
             self._drivers.pop(run_id, None)
             self._poked.discard(run_id)
+            self.limits.forget(run_id)
+            if self.limits.run_finished():
+                self._wake.set()  # a run slot freed: a capped queued run may start
             ACTIVE_RUNS.set(len(self._drivers))
 
     async def wait_for(self, run_id: uuid.UUID, timeout: float = 60.0) -> str:

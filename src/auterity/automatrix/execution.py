@@ -128,9 +128,21 @@ def should_retry(policy: RetryPolicy, attempt: int, kind: str | None) -> bool:
     return "any" in policy.retry_on or (kind is not None and kind in policy.retry_on)
 
 
-def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> timedelta:
-    """Exponential backoff for the wait after `attempt` failed; full jitter when enabled."""
+def retry_delay(
+    policy: RetryPolicy,
+    attempt: int,
+    rng: random.Random | None = None,
+    *,
+    error: dict[str, Any] | None = None,
+) -> timedelta:
+    """Exponential backoff for the wait after `attempt` failed; full jitter when enabled.
+
+    Never shorter than the wait the failed call asked for (`retry_after` in the error's
+    details, such as an HTTP Retry-After), up to the policy's longest wait."""
     backoff = policy.backoff
     ceiling = min(backoff.max, backoff.initial * backoff.factor ** (attempt - 1))
     seconds = (rng or random).uniform(0, ceiling) if policy.jitter else ceiling
+    asked = ((error or {}).get("details") or {}).get("retry_after")
+    if isinstance(asked, int | float) and asked > 0:
+        seconds = max(seconds, min(float(asked), backoff.max))
     return timedelta(seconds=seconds)

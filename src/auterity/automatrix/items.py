@@ -54,7 +54,8 @@ async def run_items(
                 ):
                     break
                 # Items retry in place; the step's own retries are durable due times.
-                await asyncio.sleep(retry_delay(step.retry, attempt).total_seconds())
+                wait = retry_delay(step.retry, attempt, error=outcome.error)
+                await asyncio.sleep(wait.total_seconds())
         status = "succeeded" if outcome.status == "succeeded" else "failed"
         # Through the engine's writer: items finishing together share one transaction.
         await driver.engine.writer.write(

@@ -93,7 +93,11 @@ class Run(TenantScoped, IdMixin, Base):
 
 class StepRun(TenantScoped, IdMixin, Base):
     __tablename__ = "step_runs"
-    __table_args__ = (UniqueConstraint("run_id", "step_id", "item_index"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "step_id", "item_index"),
+        # The concurrency caps count running steps (all, or a tenant's) on each admission.
+        Index("ix_step_runs_status", "status", "tenant_id"),
+    )
 
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[str] = mapped_column(String(100))

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     engine_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often idle engines look for work."
     )
+    # Platform-wide caps, counted in the database so they hold across every engine sharing
+    # it; a tenant's own caps (tenant settings) apply on top. None: unlimited.
+    engine_max_concurrent_runs: int | None = Field(
+        default=None, ge=1, description="Runs started and not yet finished, over all tenants."
+    )
+    engine_max_concurrent_steps: int | None = Field(
+        default=None, ge=1, description="Steps running at once, over all tenants."
+    )
 
     # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
     # private, link-local and other non-public addresses unless allowed here.

@@ -22,15 +22,23 @@ class ActionInput(BaseModel):
 
 
 class ActionError(Exception):
-    """A step failed. `kind` decides whether the retry policy retries it."""
+    """A step failed. `kind` decides whether the retry policy retries it; `retry_after`
+    (seconds, kept in `details`) is the least wait before a retry that the callee asked for."""
 
     def __init__(
-        self, message: str, *, kind: str = "action_error", details: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        kind: str = "action_error",
+        details: dict[str, Any] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.details = details or {}
+        if retry_after is not None:
+            self.details["retry_after"] = retry_after
 
     def as_dict(self) -> dict[str, Any]:
         return {
