@@ -8,6 +8,8 @@ from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
+from auterity.identity import tenant_settings
+from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp
 from auterity.secrets import SecretService
 
@@ -19,6 +21,9 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         except NotFound:
             return None
 
+    async def policy(tenant_id: uuid.UUID) -> TenantSettings:
+        return await tenant_settings.load(runtime.db, runtime.cache, tenant_id)
+
     settings = runtime.settings
     return Engine(
         runtime.db,
@@ -28,4 +33,5 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         poll_interval=settings.engine_poll_seconds,
         inline_output_bytes=settings.step_output_inline_bytes,
         http=OutboundHttp.from_settings(settings),
+        tenant_settings=policy,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 
+from auterity.automatrix.actions.base import TenantSettingsLookup
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
@@ -26,6 +27,7 @@ from auterity.automatrix.events import EventHub
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.sandbox import CodeSandbox
 from auterity.automatrix.state import Plan
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
@@ -57,11 +59,16 @@ class Engine:
         max_concurrent_steps: int = 500,
         artifacts: ArtifactStore | None = None,
         inline_output_bytes: int = 256 * 1024,
+        sandbox: CodeSandbox | None = None,
+        tenant_settings: TenantSettingsLookup | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.secrets = secrets
         self.http = http or OutboundHttp()
+        # Zygotes start on the first code step, not here: an engine without one costs nothing.
+        self.sandbox = sandbox or CodeSandbox(db.settings)
+        self.tenant_settings = tenant_settings
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
@@ -113,6 +120,7 @@ class Engine:
                 )
         self._drivers.clear()
         await self.http.aclose()
+        await self.sandbox.close()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:
         """Look for work now (a run was started, resumed or cancelled)."""

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from auterity.automatrix.sandbox import CodeSandbox
+from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
+TenantSettingsLookup = Callable[[uuid.UUID], Awaitable[TenantSettings]]
 
 
 class ActionInput(BaseModel):
@@ -78,6 +82,14 @@ class ActionContext:
     depth: int = 0
     # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
     http: OutboundHttp | None = None
+    # The warm sandbox pool of `code.python` and the tenant's policy (allowed imports, network).
+    sandbox: CodeSandbox | None = None
+    tenant_settings: TenantSettingsLookup | None = None
+
+    async def settings(self) -> TenantSettings:
+        if self.tenant_settings is None:
+            return TenantSettings()
+        return await self.tenant_settings(self.tenant_id)
 
     def log(self, message: str) -> None:
         self.logs.append(message)
