@@ -317,6 +317,7 @@ class RunDriver:
             http=self.engine.http,
             sandbox=self.engine.sandbox,
             tenant_settings=self.engine.tenant_settings,
+            python_modules=self.engine.python_modules,
         )
 
     async def _run_items(

@@ -27,6 +27,7 @@ from auterity.automatrix.events import EventHub
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.python_modules import ModuleLoader
 from auterity.automatrix.sandbox import CodeSandbox
 from auterity.automatrix.state import Plan
 from auterity.automatrix.writer import Writer
@@ -69,6 +70,7 @@ class Engine:
         # Zygotes start on the first code step, not here: an engine without one costs nothing.
         self.sandbox = sandbox or CodeSandbox(db.settings)
         self.tenant_settings = tenant_settings
+        self.python_modules = ModuleLoader(db)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval

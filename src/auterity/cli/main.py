@@ -15,6 +15,7 @@ from auterity import __version__
 from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
 from auterity.cli.runs import app as runs_app
+from auterity.cli.sdk import deploy
 from auterity.cli.secrets import app as secrets_app
 from auterity.cli.users import app as users_app
 from auterity.cli.workflows import run, validate
@@ -34,6 +35,7 @@ app.add_typer(runs_app, name="runs")
 app.command()(doctor)
 app.command()(validate)
 app.command()(run)
+app.command()(deploy)
 console = Console(stderr=True)
 
 

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, description="Largest result (JSON) or print output."
     )
 
+    # Python deployed with the SDK runs in-process, unsandboxed, on every worker: besides the
+    # operator (the local CLI), only these tenants (ids or slugs) may deploy it, by API.
+    sdk_trusted_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
     # private, link-local and other non-public addresses unless allowed here.
     http_allowed_private_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
@@ -168,6 +172,7 @@ class Settings(BaseSettings):
         "rate_limit_exempt_paths",
         "http_allowed_private_networks",
         "http_allowed_private_hosts",
+        "sdk_trusted_tenants",
         mode="before",
     )
     @classmethod

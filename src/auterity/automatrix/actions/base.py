@@ -55,6 +55,12 @@ class Suspend:
     timeout_error: dict[str, Any] | None = None
 
 
+class DeployedFunctions(Protocol):
+    """What `python.step` needs: the function a deployed module's `ref:qualname` names."""
+
+    async def function(self, tenant_id: uuid.UUID, target: str) -> Any: ...
+
+
 class WorkflowCalls(Protocol):
     """What `workflow.call` needs from the engine (filled in by the engine, not imported)."""
 
@@ -85,6 +91,8 @@ class ActionContext:
     # The warm sandbox pool of `code.python` and the tenant's policy (allowed imports, network).
     sandbox: CodeSandbox | None = None
     tenant_settings: TenantSettingsLookup | None = None
+    # Trusted modules deployed with the SDK, imported in this process (`python.step`).
+    python_modules: DeployedFunctions | None = None
 
     async def settings(self) -> TenantSettings:
         if self.tenant_settings is None:
