@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, overload
 
-from pydantic import create_model
+from pydantic import BaseModel, create_model
 
 from auterity.sdk._steps import RESERVED, Step
 
@@ -127,11 +127,10 @@ class Workflow:
             )
             default = ... if parameter.default is inspect.Parameter.empty else parameter.default
             fields[name] = (annotation, default)
-        schema: dict[str, Any] = create_model(
-            f"{self.fn.__name__}_inputs", **fields
-        ).model_json_schema()
-        schema.pop("title", None)
-        return schema
+        model: type[BaseModel] = create_model(f"{self.fn.__name__}_inputs", **fields)
+        document = model.model_json_schema()
+        document.pop("title", None)
+        return document
 
     def compile(self, module_ref: str) -> dict[str, Any]:
         """The workflow spec, its steps calling the functions of deployed module `module_ref`."""

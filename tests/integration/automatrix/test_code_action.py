@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.integration.automatrix.conftest import save, save_and_run, steps_by_id
 from tests.integration.automatrix.conftest import run as run_workflow
+from tests.integration.automatrix.conftest import save, save_and_run, steps_by_id
 from tests.integration.identity.conftest import Account
 
 PIPELINE = """

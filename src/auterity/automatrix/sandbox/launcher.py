@@ -112,9 +112,10 @@ def command(settings: Settings, network: bool) -> Launch:
     for root in roots:
         if not root.is_relative_to("/usr"):
             argv += ["--ro-bind", str(root), str(root)]
-    for path in hidden:  # in case a mounted root contains them
-        if any(Path(path).is_relative_to(r) for r in [*roots, Path("/usr"), Path("/etc")]):
-            argv += ["--tmpfs", path] if Path(path).is_dir() else ["--ro-bind", "/dev/null", path]
+    for secret in hidden:  # in case a mounted root contains them
+        place = Path(secret)
+        if any(place.is_relative_to(r) for r in [*roots, Path("/usr"), Path("/etc")]):
+            argv += ["--tmpfs", secret] if place.is_dir() else ["--ro-bind", "/dev/null", secret]
     argv += [
         "--tmpfs", SANDBOX_ROOT, "--dev", "/dev", "--proc", "/proc",
         "--unshare-all", *(["--share-net"] if network else []),

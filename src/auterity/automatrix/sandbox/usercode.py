@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import sys
 from collections.abc import Iterable
 from types import CodeType
 
@@ -51,8 +52,10 @@ def compile_code(code: str, input_names: Iterable[str] = ()) -> tuple[CodeType, 
     )
     body = tree.body or [ast.Pass()]
     function = ast.FunctionDef(
-        name=ENTRY, args=arguments, body=body, decorator_list=[], returns=None, type_params=[]
+        name=ENTRY, args=arguments, body=body, decorator_list=[], returns=None
     )
+    if sys.version_info >= (3, 12):
+        function.type_params = []
     function.lineno, function.col_offset = 1, 0
     module = ast.Module(body=[function], type_ignores=[])
     ast.fix_missing_locations(module)

@@ -10,6 +10,7 @@ crashes is killed and reported; the zygote and the next execution do not notice.
 from __future__ import annotations
 
 import builtins
+import gc
 import importlib.util
 import io
 import json
@@ -108,7 +109,8 @@ class BoundedText(io.TextIOBase):
     """`print` output, kept up to `limit` characters; the rest is counted, not kept."""
 
     def __init__(self, limit: int) -> None:
-        self.limit, self.parts, self.size, self.dropped = limit, [], 0, 0
+        self.limit, self.size, self.dropped = limit, 0, 0
+        self.parts: list[str] = []
 
     def write(self, text: str) -> int:
         room = self.limit - self.size
@@ -163,7 +165,7 @@ def guard(request: dict[str, Any], config: dict[str, Any], scratch: str) -> None
                 )
         return original_import(name, globals, locals, fromlist, level)
 
-    builtins.__import__ = checked_import
+    builtins.__import__ = checked_import  # type: ignore[assignment]
     for name in list(sys.modules):
         if name.partition(".")[0] in blocked - {"sys", "posix", "importlib", "_thread"}:
             del sys.modules[name]
@@ -244,7 +246,7 @@ def execute(request: dict[str, Any], config: dict[str, Any], scratch: str) -> di
     try:
         limit(request)
         guard(request, config, scratch)
-        exec(compiled, namespace)
+        exec(compiled, namespace)  # noqa: S102 - the user's code, inside the sandbox
         main = namespace["main"]
         if body:
             names = usercode.parameter_names(inputs)
@@ -311,7 +313,16 @@ def _memory_error(request: dict[str, Any], captured: BoundedText) -> dict[str, A
     }
 
 
-def child(request: dict[str, Any], config: dict[str, Any], scratch: str, result_fd: int) -> None:
+def child(config: dict[str, Any], scratch: str, channels: tuple[int, int], result_fd: int) -> None:
+    """A pre-forked child: waits for one request, reads it itself (saving a hop), lets go of
+    the zygote's pipes, tells the zygote it started (its clock starts), runs, answers."""
+    requests, answers = channels
+    os.close(answers)
+    request = read_message(requests)
+    os.close(requests)
+    if request is None:
+        os._exit(EXIT_NO_REQUEST)
+    write_message(result_fd, {"started": True, "limits": request["limits"]})
     try:
         answer = execute(request, config, scratch)
     except MemoryError:
@@ -324,24 +335,43 @@ def child(request: dict[str, Any], config: dict[str, Any], scratch: str, result_
 
 # -- the zygote ------------------------------------------------------------------------------
 
+EXIT_NO_REQUEST = 3
 
-def run_one(request: dict[str, Any], config: dict[str, Any], channels: tuple[int, int]) -> Any:
-    limits = request["limits"]
-    wall = float(limits["wall_seconds"])
-    most = int(limits["output_bytes"]) * 3 + 65536  # JSON escaping of result and logs
+
+def prefork(config: dict[str, Any], channels: tuple[int, int]) -> tuple[int, int, str]:
+    """(pid, result pipe, scratch directory) of a child waiting for the next request."""
     scratch = tempfile.mkdtemp(prefix="step-", dir=config["scratch"])
     read_fd, write_fd = os.pipe()
-    started = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(read_fd)
-            for fd in channels:
-                os.close(fd)
-            child(request, config, scratch, write_fd)
+            child(config, scratch, channels, write_fd)
         finally:
             os._exit(0)
     os.close(write_fd)
+    return pid, read_fd, scratch
+
+
+def supervise(pid: int, read_fd: int, scratch: str) -> dict[str, Any] | bool:
+    """The answer of the child's execution; False when the server closed the request pipe,
+    True when the child died before taking a request (nothing to answer: fork another).
+    Limits are enforced from the moment the child says it has a request."""
+    try:
+        started = read_message(read_fd)
+        if started is None:
+            _, status, _ = os.wait4(pid, 0)
+            return not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_NO_REQUEST)
+        return collect(pid, read_fd, started["limits"])
+    finally:
+        os.close(read_fd)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def collect(pid: int, read_fd: int, limits: dict[str, Any]) -> dict[str, Any]:
+    wall = float(limits["wall_seconds"])
+    most = int(limits["output_bytes"]) * 3 + 65536  # JSON escaping of result and logs
+    started = time.monotonic()
     received = bytearray()
     killed_for: str | None = None
     try:
@@ -363,9 +393,7 @@ def run_one(request: dict[str, Any], config: dict[str, Any], channels: tuple[int
     finally:
         if killed_for:
             os.kill(pid, signal.SIGKILL)
-        os.close(read_fd)
         _, status, usage = os.wait4(pid, 0)
-        shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - started
     stats = {"cpu_seconds": usage.ru_utime + usage.ru_stime, "wall_seconds": elapsed}
     if killed_for == "wall":
@@ -420,20 +448,31 @@ def main() -> None:
     os.makedirs(config["scratch"], exist_ok=True)
     # The protocol moves off 0 and 1, which point at /dev/null, so stray writes of a
     # child to file descriptors 1 or 2 cannot corrupt it.
-    requests, answers = os.dup(0), os.dup(1)
+    channels = (os.dup(0), os.dup(1))
+    answers = channels[1]
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
+    os.close(null)
     write_message(answers, {"ready": True, "pid": os.getpid()})
-    while (request := read_message(requests)) is not None:
+    # Everything imported so far is shared with the children copy-on-write: keep the
+    # collector from touching (and so copying) those pages in each child.
+    gc.freeze()
+    while True:
+        # The next child is forked before its request comes, so a request costs no fork.
+        # The zygote never reads requests itself: the waiting child does.
+        pid, read_fd, scratch = prefork(config, channels)
         try:
-            answer = run_one(request, config, (requests, answers))
+            answer = supervise(pid, read_fd, scratch)
         except Exception as error:  # the zygote survives its own faults; the step fails
             answer = {
                 "status": "error",
                 "error": {"kind": "server_error", "message": f"sandbox fault: {error!r}"},
             }
-        write_message(answers, answer)
+        if answer is False:
+            return
+        if answer is not True:
+            write_message(answers, answer)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,10 @@ async def test_a_function_body_gets_its_inputs_and_returns_json(sandbox: CodeSan
 
 
 async def test_a_module_with_main_is_called_with_the_inputs(sandbox: CodeSandbox) -> None:
-    code = "import math\n\ndef helper(x):\n    return math.sqrt(x)\n\ndef main(x):\n    return helper(x)\n"
+    code = (
+        "import math\n\ndef helper(x):\n    return math.sqrt(x)\n\n"
+        "def main(x):\n    return helper(x)\n"
+    )
     result = await run(sandbox, code, x=16)
     assert result.ok and result.value == 4.0
 
@@ -65,7 +68,10 @@ async def test_a_module_with_main_is_called_with_the_inputs(sandbox: CodeSandbox
 async def test_an_exception_gives_the_users_traceback_with_their_line_numbers(
     sandbox: CodeSandbox,
 ) -> None:
-    code = "def main(n):\n    print('before')\n    return inner(n)\n\ndef inner(n):\n    return 10 / n\n"
+    code = (
+        "def main(n):\n    print('before')\n    return inner(n)\n\n"
+        "def inner(n):\n    return 10 / n\n"
+    )
     result = await run(sandbox, code, n=0)
     assert not result.ok and result.error is not None
     assert result.error["message"] == "ZeroDivisionError: division by zero (line 6)"
