@@ -519,6 +519,8 @@ def run_prefect(
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_LOGGING_TO_API_ENABLED": "false",
+            # Its server's start-up needs more than the default 20 s on a loaded machine.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         }
         env.pop("PREFECT_API_URL", None)
         try:

@@ -1,4 +1,5 @@
-"""`auterity deploy FILE.py` and `auterity run FILE.py:NAME` on the embedded default."""
+"""`auterity deploy FILE.py`, `auterity run FILE.py:NAME` and a YAML code step, on the
+embedded default."""
 
 from __future__ import annotations
 
@@ -51,3 +52,12 @@ def test_a_failing_step_exits_1_with_the_error_and_bad_arguments_exit_clearly() 
     missing = runner.invoke(app, ["run", "flows.py:nope"])
     assert missing.exit_code == 2
     assert "has no @workflow 'nope' (it has ratio)" in missing.output
+
+
+def test_a_yaml_workflow_with_a_code_step_runs_from_the_cli() -> None:
+    example = EXAMPLE.parents[1] / "code-step.yaml"
+    result = runner.invoke(
+        app, ["run", str(example), "--input-json", '{"orders": [{"total": 3}, {"total": 5}]}']
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"mean": 4, "has_large_order": False}

@@ -84,9 +84,12 @@ class Zygote:
     async def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.process.stdin is not None
         body = json.dumps(request).encode()
-        self.process.stdin.write(HEADER.pack(len(body)) + body)
         async with asyncio.timeout(timeout):
-            await self.process.stdin.drain()
+            try:
+                self.process.stdin.write(HEADER.pack(len(body)) + body)
+                await self.process.stdin.drain()
+            except ConnectionError as exc:  # it died since its last answer
+                raise SandboxFault(f"the code sandbox's worker ended ({exc!r})") from None
             return await self._receive()
 
     async def _receive(self) -> dict[str, Any]:
@@ -112,37 +115,40 @@ class Zygote:
 
 
 class _Pool:
+    """At most `size` executions at once; each takes an idle zygote or starts one."""
+
     def __init__(self, settings: Settings, network: bool, size: int) -> None:
-        self.settings, self.network, self.size = settings, network, size
-        self.idle: asyncio.Queue[Zygote] = asyncio.Queue()
-        self.started = 0
+        self.settings, self.network = settings, network
+        self.slots = asyncio.Semaphore(size)
+        self.idle: list[Zygote] = []
         self.all: set[Zygote] = set()
 
     async def acquire(self) -> Zygote:
-        if self.idle.empty() and self.started < self.size:
-            self.started += 1
-            try:
-                zygote = await Zygote.start(command(self.settings, self.network))
-            except BaseException:
-                self.started -= 1
-                raise
-            self.all.add(zygote)
-            return zygote
-        return await self.idle.get()
+        await self.slots.acquire()
+        if self.idle:
+            return self.idle.pop()
+        try:
+            zygote = await Zygote.start(command(self.settings, self.network))
+        except BaseException:
+            self.slots.release()
+            raise
+        self.all.add(zygote)
+        return zygote
 
     def release(self, zygote: Zygote) -> None:
-        self.idle.put_nowait(zygote)
+        self.idle.append(zygote)
+        self.slots.release()
 
     async def discard(self, zygote: Zygote) -> None:
         self.all.discard(zygote)
-        self.started -= 1
+        self.slots.release()
         await zygote.kill()
 
     async def close(self) -> None:
         for zygote in list(self.all):
             await zygote.kill()
         self.all.clear()
-        self.started = 0
+        self.idle.clear()
 
 
 class CodeSandbox:
@@ -187,14 +193,17 @@ class CodeSandbox:
                 raise SandboxFault("the code sandbox's worker stopped answering") from None
             raise
         pool.release(zygote)
-        stats = {
-            "cpu_seconds": float(answer.get("cpu_seconds", 0.0)),
-            "wall_seconds": float(answer.get("wall_seconds", 0.0)),
-            "logs": str(answer.get("logs") or ""),
-        }
-        if answer.get("status") == "ok":
-            return CodeResult(True, value=json.loads(answer["json"]), **stats)  # type: ignore[arg-type]
-        return CodeResult(False, error=dict(answer.get("error") or {}), **stats)  # type: ignore[arg-type]
+        result = CodeResult(
+            ok=answer.get("status") == "ok",
+            logs=str(answer.get("logs") or ""),
+            cpu_seconds=float(answer.get("cpu_seconds", 0.0)),
+            wall_seconds=float(answer.get("wall_seconds", 0.0)),
+        )
+        if result.ok:
+            result.value = json.loads(answer["json"])
+        else:
+            result.error = dict(answer.get("error") or {})
+        return result
 
     async def close(self) -> None:
         for pool in self._pools.values():

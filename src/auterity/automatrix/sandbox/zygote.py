@@ -396,26 +396,22 @@ def collect(pid: int, read_fd: int, limits: dict[str, Any]) -> dict[str, Any]:
         _, status, usage = os.wait4(pid, 0)
     elapsed = time.monotonic() - started
     stats = {"cpu_seconds": usage.ru_utime + usage.ru_stime, "wall_seconds": elapsed}
-    if killed_for == "wall":
-        return {
-            "status": "error",
-            "error": {
-                "kind": "timeout",
-                "message": f"time limit exceeded: the code ran longer than {wall:g} s (wall time)",
-                "limit": "wall_time",
-            },
-            **stats,
-        }
-    if killed_for == "output":
-        return {
-            "status": "error",
-            "error": {
-                "kind": "client_error",
-                "message": f"output limit exceeded: the code produced more than {most} bytes",
-                "limit": "output",
-            },
-            **stats,
-        }
+    killed = {
+        "wall": (
+            "timeout",
+            f"time limit exceeded: the code ran longer than {wall:g} s (wall time)",
+            "wall_time",
+        ),
+        "output": (
+            "client_error",
+            f"output limit exceeded: the code produced more than {most} bytes",
+            "output",
+        ),
+    }
+    if killed_for in killed:
+        kind, message, which = killed[killed_for]
+        error = {"kind": kind, "message": message, "limit": which}
+        return {"status": "error", "error": error, **stats}
     if os.WIFSIGNALED(status) or len(received) < HEADER.size:
         return {"status": "error", "error": _death(status, limits), **stats}
     (size,) = HEADER.unpack(received[: HEADER.size])

@@ -3,13 +3,14 @@ in bubblewrap and as a plain process (the fallback), each followed by a run that
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from auterity.automatrix.sandbox import CodeResult, CodeSandbox, Limits
+from auterity.automatrix.sandbox import CodeResult, CodeSandbox, Limits, SandboxFault
 from auterity.automatrix.sandbox.launcher import bwrap_works
 from auterity.core.settings import Settings
 from tests.conftest import make_settings
@@ -225,3 +226,25 @@ async def test_one_execution_cannot_leave_state_for_the_next(sandbox: CodeSandbo
     await run(sandbox, "import json\njson.dumps = None\nopen('left.txt', 'w').write('x')")
     result = await run(sandbox, "import json, os\nreturn [json.dumps(1), os.listdir('.')]")
     assert result.value == ["1", []]
+
+
+async def test_requests_beyond_the_pool_size_queue_and_a_dead_worker_is_replaced(
+    sandbox_settings: Settings,
+) -> None:
+    box = CodeSandbox(sandbox_settings.model_copy(update={"code_workers": 1}), LIMITS)
+    try:
+        results = await asyncio.gather(
+            *(
+                box.run("return n * n", {"n": n}, allowed_imports=[], network=False)
+                for n in range(5)
+            )
+        )
+        assert [r.value for r in results] == [0, 1, 4, 9, 16]
+        [zygote] = box._pools[False].all
+        zygote.process.kill()
+        with pytest.raises(SandboxFault, match="worker ended"):
+            await box.run("return 1", {}, allowed_imports=[], network=False)
+        again = await box.run("return 2", {}, allowed_imports=[], network=False)
+        assert again.ok and again.value == 2
+    finally:
+        await box.close()
