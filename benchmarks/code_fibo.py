@@ -27,9 +27,9 @@ def fibo(n: int) -> int:
 
 
 def _chain(steps: int, n: int) -> object:
-    previous: Ref | None = None
+    previous: Ref | int | None = None
     for _ in range(steps):
-        previous = fibo(n, wait_for=[previous] if previous is not None else [])  # type: ignore[call-arg]
+        previous = fibo.after(*([previous] if previous is not None else []))(n)
     return previous
 
 

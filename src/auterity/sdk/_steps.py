@@ -4,7 +4,6 @@ calls it, and stays a plain function everywhere else."""
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
@@ -13,7 +12,6 @@ from pydantic import validate_call
 
 P = ParamSpec("P")
 R = TypeVar("R")
-RESERVED = "wait_for"
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,6 @@ class Step(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], options: StepOptions) -> None:
         if "<locals>" in fn.__qualname__:
             raise TypeError(f"@step {fn.__qualname__}: steps must be defined at module level")
-        if RESERVED in inspect.signature(fn).parameters:
-            raise TypeError(f"@step {fn.__qualname__}: {RESERVED!r} is reserved for ordering")
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.options = options
@@ -54,13 +50,20 @@ class Step(Generic[P, R]):
         self.validated = validate_call(fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.after()(*args, **kwargs)
+
+    def after(self, *earlier: Any) -> Callable[P, R]:
+        """This step, ordered after `earlier` step results that it does not take as arguments
+        (`total.after(cleanup)(rows)`); outside a workflow, the plain function."""
         from auterity.sdk._workflows import current_trace
 
-        trace = current_trace()
-        if trace is None:
-            kwargs.pop(RESERVED, None)  # ordering means nothing to a plain call
-            return self.fn(*args, **kwargs)
-        return trace.add(self, args, kwargs)  # type: ignore[return-value]
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            trace = current_trace()
+            if trace is None:
+                return self.fn(*args, **kwargs)
+            return trace.add(self, args, kwargs, list(earlier))  # type: ignore[return-value]
+
+        return call
 
 
 @overload

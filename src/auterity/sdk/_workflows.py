@@ -14,7 +14,7 @@ from typing import Any, overload
 
 from pydantic import BaseModel, create_model
 
-from auterity.sdk._steps import RESERVED, Step
+from auterity.sdk._steps import Step
 
 _TRACE: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("sdk_trace", default=None)
 
@@ -64,8 +64,9 @@ class _Trace:
         self.steps: list[dict[str, Any]] = []
         self.ids: set[str] = set()
 
-    def add(self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ref:
-        after = kwargs.pop(RESERVED, None)
+    def add(
+        self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], after: list[Any]
+    ) -> Ref:
         bound = inspect.signature(step.fn).bind(*args, **kwargs)
         step_id = base = step.fn.__name__
         count = 1
@@ -82,9 +83,8 @@ class _Trace:
             },
             **step.options.spec(),
         }
-        needs = [after] if isinstance(after, Ref) else list(after or [])
-        if needs:
-            spec["needs"] = [_step_of(ref) for ref in needs]
+        if after:
+            spec["needs"] = [_step_of(ref) for ref in after]
         self.steps.append(spec)
         return Ref(f"steps.{step_id}.output")
 
@@ -95,7 +95,7 @@ _STEP_OF = re.compile(r"^steps\.([A-Za-z_][A-Za-z0-9_]*)\.output")
 def _step_of(ref: Any) -> str:
     match = _STEP_OF.match(ref.expression) if isinstance(ref, Ref) else None
     if match is None:
-        raise TypeError(f"{RESERVED}= takes step results, got {ref!r}")
+        raise TypeError(f"after() takes step results, got {ref!r}")
     return match.group(1)
 
 

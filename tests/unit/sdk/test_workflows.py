@@ -31,7 +31,7 @@ def report(path: str, scale: int = 2) -> dict[str, object]:
     """Sums a file's rows."""
     data = load(path)
     first = tick()
-    return {"total": total(data["rows"], scale=scale, wait_for=[first]), "again": tick()}
+    return {"total": total.after(first)(data["rows"], scale=scale), "again": tick()}
 
 
 def test_a_workflow_compiles_to_a_valid_spec_with_dependencies_from_its_values() -> None:
@@ -85,18 +85,18 @@ def test_branching_on_a_step_result_at_compile_time_is_a_clear_error() -> None:
         branchy.compile(REF)
 
 
-def test_steps_must_live_at_module_level_and_not_use_the_reserved_name() -> None:
+def test_steps_must_live_at_module_level_and_order_only_after_step_results() -> None:
     with pytest.raises(TypeError, match="module level"):
 
         @step
         def inner() -> None: ...
 
-    with pytest.raises(TypeError, match="'wait_for' is reserved"):
-        step(_takes_wait_for)
+    @workflow
+    def misordered(path: str) -> None:
+        tick.after(path)()
 
-
-def _takes_wait_for(wait_for: int) -> int:
-    return wait_for
+    with pytest.raises(TypeError, match="after\\(\\) takes step results"):
+        misordered.compile(REF)
 
 
 def test_a_workflow_without_steps_is_refused() -> None:
