@@ -171,7 +171,7 @@ def guard(request: dict[str, Any], config: dict[str, Any], scratch: str) -> None
             del sys.modules[name]
 
     def audit(event: str, args: tuple[Any, ...]) -> None:
-        if event in DENIED_EVENTS:
+        if event in DENIED_EVENTS or event.startswith("ctypes."):
             raise Refused(f"{event} is not allowed in code steps")
         if event == "socket.__new__" and not network:
             raise Refused("network access is not allowed for this tenant's code steps")
@@ -439,6 +439,14 @@ def _death(status: int, limits: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "action_error", "message": "the code's process ended without a result"}
 
 
+def _not_dumpable() -> None:
+    """Children run as the zygote's user: without this they could read its memory (recent
+    answers of other executions) through /proc/PID/mem. Inherited by every child."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     os.makedirs(config["scratch"], exist_ok=True)
@@ -450,6 +458,7 @@ def main() -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    _not_dumpable()
     write_message(answers, {"ready": True, "pid": os.getpid()})
     # Everything imported so far is shared with the children copy-on-write: keep the
     # collector from touching (and so copying) those pages in each child.

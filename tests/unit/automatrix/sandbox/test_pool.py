@@ -248,3 +248,22 @@ async def test_requests_beyond_the_pool_size_queue_and_a_dead_worker_is_replaced
         assert again.ok and again.value == 2
     finally:
         await box.close()
+
+
+async def test_the_zygotes_memory_and_native_code_are_out_of_reach(sandbox: CodeSandbox) -> None:
+    parent = await run(sandbox, "import os\nreturn open(f'/proc/{os.getppid()}/mem', 'rb').read(1)")
+    assert not parent.ok
+    # The zygote loaded ctypes (for prctl), so its classes are reachable; using them is not.
+    dlopen = await run(
+        sandbox,
+        "stack, found = [object], None\n"
+        "while stack and found is None:\n"
+        "    cls = stack.pop()\n"
+        "    if cls.__name__ == 'CDLL':\n"
+        "        found = cls\n"
+        "    stack.extend(type.__subclasses__(cls) if cls is not type else [])\n"
+        "assert found is not None\n"
+        "found(None).system(b'true')\n",
+    )
+    assert dlopen.error is not None
+    assert "ctypes.dlopen is not allowed in code steps" in dlopen.error["message"]
