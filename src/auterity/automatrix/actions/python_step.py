@@ -38,6 +38,7 @@ class PythonStep(Action[PythonStepInput, PythonStepOutput]):
     Output = PythonStepOutput
     idempotent = False
     idempotency = "the function decides; it runs again when the step is retried"
+    reaches_outside = True  # trusted code may do anything; template tests must can it
 
     async def run(self, ctx: ActionContext, params: PythonStepInput) -> PythonStepOutput:
         if ctx.python_modules is None:

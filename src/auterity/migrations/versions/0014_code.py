@@ -1,7 +1,7 @@
 """Python modules deployed with the SDK, imported by reference by in-process steps.
 
-Revision ID: 0013_code
-Revises: 0012_tenant_settings
+Revision ID: 0014_code
+Revises: 0013_templates
 Create Date: 2026-11-25
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_code"
-down_revision: str | None = "0012_tenant_settings"
+revision: str = "0014_code"
+down_revision: str | None = "0013_templates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
