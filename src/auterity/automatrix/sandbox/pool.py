@@ -83,6 +83,8 @@ class Zygote:
 
     async def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.process.stdin is not None
+        if self.process.returncode is not None:
+            raise SandboxFault(f"the code sandbox's worker ended (exit {self.process.returncode})")
         body = json.dumps(request).encode()
         async with asyncio.timeout(timeout):
             try:

@@ -241,7 +241,7 @@ async def test_requests_beyond_the_pool_size_queue_and_a_dead_worker_is_replaced
         )
         assert [r.value for r in results] == [0, 1, 4, 9, 16]
         [zygote] = box._pools[False].all
-        zygote.process.kill()
+        await zygote.kill()  # as if it died while idle (kill waits until it has)
         with pytest.raises(SandboxFault, match="worker ended"):
             await box.run("return 1", {}, allowed_imports=[], network=False)
         again = await box.run("return 2", {}, allowed_imports=[], network=False)
