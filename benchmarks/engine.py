@@ -6,7 +6,10 @@ Cases (each on a fresh SQLite file, and on PostgreSQL in a schema of its own):
     here too, in its own virtualenv and ephemeral local mode, for a ratio measured on this box.
   * a 3-step workflow: runs per second, and the engine's own time per step;
   * 1,000-step fan-out at concurrency 50, as one for_each and as 1,000 independent steps:
-    total time and peak Python memory.
+    total time and peak Python memory;
+  * user code (`--only code`): Windmill's harness of 40 sequential fibo(10) steps and 10
+    sequential fibo(33) steps, three ways: sandboxed `code.python` (warm pool of bwrap
+    zygotes), SDK `@step`s in-process (`python.step`), and Prefect 3 with the same function.
 
 Runs go through the engine API (service.create_workflow / service.start_run, engine.wake,
 engine.wait_for), as the HTTP routes do, minus HTTP. Usage:
@@ -34,11 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import code_fibo
+from code_fibo import FIBO_CODE
 from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
-from auterity.automatrix import service
+from auterity.automatrix import python_modules, service
 from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
@@ -58,8 +63,17 @@ PREFECT_VENV = Path(
     )
 )
 PREFECT_SCRIPT = Path(__file__).with_name("prefect_sequential.py")
-WINDMILL_PUBLISHED = {"Hatchet": 1.22, "Temporal": 2.97, "Prefect": 4.87}
-CASES = ("sequential", "three_step", "fanout")
+CODE_FIBO_SOURCE = Path(code_fibo.__file__).read_text()
+WINDMILL_PUBLISHED = {
+    "Hatchet": 1.22,
+    "Temporal": 2.97,
+    "Prefect": 4.87,
+    "Windmill": 4.38,
+    "Windmill, dedicated worker": 2.09,
+}
+CASES = ("sequential", "three_step", "fanout", "code")
+# A code step's default limits (10 s of CPU) would stop fibo(33) on a slow, shared machine.
+CODE_LIMITS = {"code_cpu_seconds": 600, "code_wall_seconds": 1200.0}
 console = Console()
 
 
@@ -207,6 +221,7 @@ async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
             database_url=f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}",
             log_level="warning",
             _env_file=None,
+            **CODE_LIMITS,
         )
     else:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -217,6 +232,7 @@ async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
             database_schema=schema,
             log_level="warning",
             _env_file=None,
+            **CODE_LIMITS,
         )
     db = Database(settings)
     engine: Engine | None = None
@@ -276,6 +292,7 @@ class Sizes:
     three_step_latency_runs: int = 30
     three_step_throughput_runs: int = 1000
     fanout_items: int = 1000
+    heavy_runs: int = 1
 
 
 async def case_sequential(h: Harness, sizes: Sizes) -> dict[str, float]:
@@ -326,11 +343,55 @@ async def case_fanout(h: Harness, sizes: Sizes) -> dict[str, float]:
     }
 
 
+def code_spec(steps: int, n: int) -> dict[str, Any]:
+    """`steps` sequential sandboxed code steps, each computing fibo(n)."""
+    return {
+        "name": f"code-{steps}-fibo-{n}",
+        "steps": [
+            {"id": f"s{i}", "uses": "code.python", "with": {"code": FIBO_CODE, "inputs": {"n": n}}}
+            | ({"needs": [f"s{i - 1}"]} if i else {})
+            for i in range(steps)
+        ],
+        "outputs": {"last": f"{{{{ steps.s{steps - 1}.output }}}}"},
+    }
+
+
+async def case_code(h: Harness, sizes: Sizes) -> dict[str, float]:
+    """Windmill's two harnesses, sandboxed and in-process (the SDK module deployed first)."""
+    source = CODE_FIBO_SOURCE
+    async with h.db.session() as session:
+        ref = await python_modules.deploy(session, h.tenant_id, "code_fibo", source, "benchmark")
+    result: dict[str, float] = {}
+    for label, steps, n, sdk_flow, runs in (
+        ("light", 40, 10, code_fibo.light, sizes.sequential_runs),
+        ("heavy", 10, 33, code_fibo.heavy, sizes.heavy_runs),
+    ):
+        sandboxed = await h.workflow(code_spec(steps, n))
+        in_process = await h.workflow(sdk_flow.compile(ref))
+        if label == "light":  # warm-up: zygotes start, the module is imported, caches fill
+            await h.run(sandboxed)
+            await h.run(in_process)
+        result[f"{label}_sandboxed"] = statistics.median(
+            [await h.run(sandboxed) for _ in range(runs)]
+        )
+        result[f"{label}_in_process"] = statistics.median(
+            [await h.run(in_process) for _ in range(runs)]
+        )
+    return result
+
+
 CASE_FUNCS: dict[str, Callable[[Harness, Sizes], Any]] = {
     "sequential": case_sequential,
     "three_step": case_three_step,
     "fanout": case_fanout,
+    "code": case_code,
 }
+CODE_ROWS = (
+    ("light_sandboxed", "40 x fibo(10)", "code.python, sandboxed", "< 1 s"),
+    ("light_in_process", "", "SDK @step, in-process", "< 0.4 s"),
+    ("heavy_sandboxed", "10 x fibo(33)", "code.python, sandboxed", ""),
+    ("heavy_in_process", "", "SDK @step, in-process", ""),
+)
 
 
 def rows_for(case: str, result: dict[str, float], backend: str, rows: dict[str, Row]) -> None:
@@ -383,6 +444,9 @@ def rows_for(case: str, result: dict[str, float], backend: str, rows: dict[str, 
             result["per_step_loaded_ms"],
             f"{result['per_step_loaded_ms']:.2f} ms",
         )
+    elif case == "code":
+        for key, case_name, metric, goal in CODE_ROWS:
+            put(f"code_{key}", case_name, metric, goal, result[key], f"{result[key]:.3f} s")
     elif case == "fanout":
         put(
             "fe_s",
@@ -441,7 +505,9 @@ def prefect_python(install: bool) -> tuple[Path | None, str | None]:
     return python, None
 
 
-def run_prefect(runs: int, install: bool) -> tuple[dict[str, Any] | None, str | None]:
+def run_prefect(
+    runs: int, install: bool, steps: int = 40, n: int = 10
+) -> tuple[dict[str, Any] | None, str | None]:
     python, reason = prefect_python(install)
     if python is None:
         return None, reason
@@ -453,11 +519,13 @@ def run_prefect(runs: int, install: bool) -> tuple[dict[str, Any] | None, str | 
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_LOGGING_TO_API_ENABLED": "false",
+            # Its server's start-up needs more than the default 20 s on a loaded machine.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         }
         env.pop("PREFECT_API_URL", None)
         try:
             done = subprocess.run(
-                [str(python), str(PREFECT_SCRIPT), str(runs)],
+                [str(python), str(PREFECT_SCRIPT), str(runs), str(steps), str(n)],
                 capture_output=True,
                 text=True,
                 timeout=900,
@@ -474,6 +542,43 @@ def run_prefect(runs: int, install: bool) -> tuple[dict[str, Any] | None, str | 
 
 
 # -- main ----------------------------------------------------------------------------------------
+
+
+def code_table(
+    table: Table,
+    rows: dict[str, Row],
+    backends: list[str],
+    light: dict[str, Any] | None,
+    heavy: dict[str, Any] | None,
+) -> None:
+    """The user-code rows after the engine's own: each way's total and, in brackets, Prefect's
+    time divided by it (how many times faster than Prefect)."""
+    if "code_light_sandboxed" not in rows:
+        return
+    table.add_section()
+    for key, case_name, metric, goal in CODE_ROWS:
+        row = rows[f"code_{key}"]
+        reference = light if key.startswith("light") else heavy
+        shown = []
+        for backend in backends:
+            value = row.raw.get(backend)
+            if value is None:
+                shown.append("—")
+            elif reference is None:
+                shown.append(f"{value:.3f} s")
+            else:
+                ratio = statistics.median(reference["times"]) / value
+                shown.append(f"{value:.3f} s ({ratio:.1f}x)")
+        table.add_row(case_name, metric, *shown, goal)
+    for label, reference in (("40 x fibo(10)", light), ("10 x fibo(33)", heavy)):
+        if reference is not None:
+            median = statistics.median(reference["times"])
+            table.add_row(
+                f"Prefect {reference['version']}, {label}",
+                "same function as tasks, median (the (Nx) above: Prefect ÷ that row)",
+                *(f"{median:.3f} s" for _ in backends),
+                "",
+            )
 
 
 async def bench_backend(backend: str, cases: list[str], sizes: Sizes) -> dict[str, Any]:
@@ -496,7 +601,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
-    sizes = Sizes(3, 10, 300, 1000) if args.quick else Sizes()
+    sizes = Sizes(3, 10, 300, 1000, 1) if args.quick else Sizes()
 
     backends = ["sqlite"]
     notes: list[str] = []
@@ -514,8 +619,8 @@ def main() -> None:
         for case, result in raw[backend].items():
             rows_for(case, result, backend, rows)
 
-    prefect = None
-    if "sequential" in args.only:
+    prefect = heavy_prefect = None
+    if "sequential" in args.only or "code" in args.only:
         if args.no_prefect:
             notes.append("Prefect not run (--no-prefect).")
         else:
@@ -527,6 +632,12 @@ def main() -> None:
             if prefect is None:
                 notes.append(f"Prefect could not be run: {reason}")
             raw["prefect"] = prefect or {"error": reason}
+            if prefect is not None and "code" in args.only:
+                console.print("[dim]Prefect 3: 10 sequential fibo(33) tasks…[/dim]")
+                heavy_prefect, reason = run_prefect(sizes.heavy_runs, False, 10, 33)
+                if heavy_prefect is None:
+                    notes.append(f"Prefect (10 x fibo(33)) could not be run: {reason}")
+                raw["prefect_heavy"] = heavy_prefect or {"error": reason}
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
@@ -538,7 +649,9 @@ def main() -> None:
     for backend in backends:
         table.add_column("SQLite" if backend == "sqlite" else "PostgreSQL", justify="right")
     table.add_column("Goal", justify="right")
-    for row in rows.values():
+    for key, row in rows.items():
+        if key.startswith("code_"):
+            continue  # in code_table, with the ratios to Prefect
         table.add_row(
             row.case, row.metric, *(row.values.get(b, "—") for b in backends), row.goal or ""
         )
@@ -562,7 +675,8 @@ def main() -> None:
         table.add_row(
             "", "Prefect ÷ AutoMatrix", *(f"{median / seq[b]:.1f}x" for b in backends), ""
         )
-    if "seq" in rows:
+    code_table(table, rows, backends, prefect, heavy_prefect)
+    if "seq" in rows or "code_light_sandboxed" in rows:
         table.add_section()
         for name, seconds in WINDMILL_PUBLISHED.items():
             table.add_row(

@@ -9,6 +9,8 @@ from auterity.automatrix.engine import Engine
 from auterity.automatrix.limits import ConcurrencyLimits
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
+from auterity.identity import tenant_settings
+from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp, tenant_policies
 from auterity.secrets import SecretService
 
@@ -19,6 +21,9 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
             return await secrets.resolve_secret(tenant_id, name, on_behalf_of="workflow")
         except NotFound:
             return None
+
+    async def policy(tenant_id: uuid.UUID) -> TenantSettings:
+        return await tenant_settings.load(runtime.db, runtime.cache, tenant_id)
 
     settings = runtime.settings
     return Engine(
@@ -32,4 +37,5 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
             settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
         ),
         limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
+        tenant_settings=policy,
     )

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select
 
-from auterity.automatrix import approvals, retry, service
+from auterity.automatrix import approvals, modules_api, retry, service
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.documents import request_document
 from auterity.automatrix.engine import Engine
@@ -407,4 +407,4 @@ async def workflow_schema() -> dict[str, Any]:
     return spec_json_schema()
 
 
-routers = (workflows, runs, catalog)
+routers = (workflows, runs, catalog, modules_api.router)

@@ -295,7 +295,7 @@ class RunDriver:
         async with self.engine.step_slots:
             names = {
                 r.name
-                for r in references(step.with_) | references(step.for_each or "")
+                for r in references(step.templated) | references(step.for_each or "")
                 if r.root == "secrets" and r.name
             }
             started = asyncio.get_running_loop().time()
@@ -332,6 +332,9 @@ class RunDriver:
             workflows=self.engine.calls,
             depth=self.run.depth,
             http=self.engine.http,
+            sandbox=self.engine.sandbox,
+            tenant_settings=self.engine.tenant_settings,
+            python_modules=self.engine.python_modules,
         )
 
     async def _run_items(

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 
+from auterity.automatrix.actions.base import TenantSettingsLookup
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
@@ -27,6 +28,8 @@ from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.limits import Candidate, ConcurrencyLimits
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.python_modules import ModuleLoader
+from auterity.automatrix.sandbox import CodeSandbox
 from auterity.automatrix.state import Plan
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
@@ -60,6 +63,8 @@ class Engine:
         artifacts: ArtifactStore | None = None,
         inline_output_bytes: int = 256 * 1024,
         limits: ConcurrencyLimits | None = None,
+        sandbox: CodeSandbox | None = None,
+        tenant_settings: TenantSettingsLookup | None = None,
     ) -> None:
         """`limits`: the run and step caps (default: the settings' and each tenant's, read
         through a cache of this engine's own)."""
@@ -67,6 +72,10 @@ class Engine:
         self.registry = registry
         self.secrets = secrets
         self.http = http or OutboundHttp()
+        # Zygotes start on the first code step, not here: an engine without one costs nothing.
+        self.sandbox = sandbox or CodeSandbox(db.settings)
+        self.tenant_settings = tenant_settings
+        self.python_modules = ModuleLoader(db)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
@@ -119,6 +128,7 @@ class Engine:
                 )
         self._drivers.clear()
         await self.http.aclose()
+        await self.sandbox.close()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:
         """Look for work now (a run was started, resumed or cancelled)."""

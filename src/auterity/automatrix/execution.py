@@ -42,7 +42,7 @@ async def run_attempt(
             ActionError(f"action {step.uses!r} is not installed", kind="client_error"), None
         )
     try:
-        rendered = render_value(step.with_, context)
+        rendered = {**step.with_, **render_value(step.templated, context)}
     except (ExpressionError, ActionError) as exc:
         error = (
             exc

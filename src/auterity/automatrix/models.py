@@ -125,3 +125,17 @@ class RunEvent(TenantScoped, IdMixin, Base):
     type: Mapped[str] = mapped_column(String(50))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PythonModule(TenantScoped, IdMixin, Base):
+    """Trusted Python deployed with the SDK (`auterity deploy`): workflow steps import it by
+    `ref` (name@digest) and run it in-process, so only operators and trusted tenants add rows."""
+
+    __tablename__ = "python_modules"
+    __table_args__ = (UniqueConstraint("tenant_id", "ref"),)
+
+    ref: Mapped[str] = mapped_column(String(200))  # name@first 16 hex of the source's SHA-256
+    name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(Text)
+    deployed_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

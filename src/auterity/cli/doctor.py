@@ -117,8 +117,21 @@ def collect_checks() -> list[Check]:
     checks.append(_saml())
     checks.append(_local_models())
     checks.append(_tool("chromium", "chromium", "chromium-browser", purpose="browser actions"))
-    checks.append(_tool("bubblewrap", "bwrap", purpose="sandboxed code steps"))
+    checks.append(_bubblewrap(settings))
     return checks
+
+
+def _bubblewrap(settings: Settings) -> Check:
+    """Code steps are confined by bwrap; without it they get process isolation only."""
+    from auterity.automatrix.sandbox.launcher import bwrap_works
+
+    required = settings.code_sandbox == "bwrap"
+    path = shutil.which("bwrap")
+    if path is None:
+        return Check("bubblewrap", False, "not found (code steps: process isolation)", required)
+    if not bwrap_works():
+        return Check("bubblewrap", False, f"{path} cannot create namespaces here", required)
+    return Check("bubblewrap", True, path, required=False)
 
 
 def doctor() -> None:

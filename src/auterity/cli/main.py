@@ -15,6 +15,7 @@ from auterity import __version__
 from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
 from auterity.cli.runs import app as runs_app
+from auterity.cli.sdk import deploy
 from auterity.cli.secrets import app as secrets_app
 from auterity.cli.templates import app as templates_app
 from auterity.cli.users import app as users_app
@@ -36,6 +37,7 @@ app.add_typer(templates_app, name="template")
 app.command()(doctor)
 app.command()(validate)
 app.command()(run)
+app.command()(deploy)
 console = Console(stderr=True)
 
 

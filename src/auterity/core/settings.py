@@ -106,6 +106,27 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Steps running at once, over all tenants."
     )
 
+    # Sandboxed `code.python` steps (automatrix/sandbox): how the code is confined, how many
+    # warm worker processes run it, and the limits of one execution.
+    code_sandbox: Literal["auto", "bwrap", "process"] = Field(
+        default="auto",
+        description="`bwrap`: Linux namespaces via bubblewrap (required); `process`: a separate "
+        "process with limits only (not a security boundary); `auto`: bwrap when installed.",
+    )
+    code_workers: int = Field(
+        default=4, ge=1, le=256, description="Warm sandbox processes per network mode."
+    )
+    code_cpu_seconds: int = Field(default=10, ge=1, le=3600)
+    code_wall_seconds: float = Field(default=30.0, gt=0, le=3600)
+    code_memory_mb: int = Field(default=512, ge=32, le=65536)
+    code_output_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest result (JSON) or print output."
+    )
+
+    # Python deployed with the SDK runs in-process, unsandboxed, on every worker: besides the
+    # operator (the local CLI), only these tenants (ids or slugs) may deploy it, by API.
+    sdk_trusted_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
     # private, link-local and other non-public addresses unless allowed here.
     http_allowed_private_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
@@ -184,6 +205,7 @@ class Settings(BaseSettings):
         "rate_limit_exempt_paths",
         "http_allowed_private_networks",
         "http_allowed_private_hosts",
+        "sdk_trusted_tenants",
         mode="before",
     )
     @classmethod

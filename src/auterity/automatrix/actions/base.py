@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from auterity.automatrix.sandbox import CodeSandbox
+from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
+TenantSettingsLookup = Callable[[uuid.UUID], Awaitable[TenantSettings]]
 
 
 class ActionInput(BaseModel):
@@ -59,6 +63,12 @@ class Suspend:
     timeout_error: dict[str, Any] | None = None
 
 
+class DeployedFunctions(Protocol):
+    """What `python.step` needs: the function a deployed module's `ref:qualname` names."""
+
+    async def function(self, tenant_id: uuid.UUID, target: str) -> Any: ...
+
+
 class WorkflowCalls(Protocol):
     """What `workflow.call` needs from the engine (filled in by the engine, not imported)."""
 
@@ -86,6 +96,16 @@ class ActionContext:
     depth: int = 0
     # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
     http: OutboundHttp | None = None
+    # The warm sandbox pool of `code.python` and the tenant's policy (allowed imports, network).
+    sandbox: CodeSandbox | None = None
+    tenant_settings: TenantSettingsLookup | None = None
+    # Trusted modules deployed with the SDK, imported in this process (`python.step`).
+    python_modules: DeployedFunctions | None = None
+
+    async def settings(self) -> TenantSettings:
+        if self.tenant_settings is None:
+            return TenantSettings()
+        return await self.tenant_settings(self.tenant_id)
 
     def log(self, message: str) -> None:
         self.logs.append(message)

@@ -1,7 +1,7 @@
 """Step rows by status: the concurrency caps count running steps on every admission.
 
 Revision ID: 0013_hardening
-Revises: 0012_tenant_settings
+Revises: 0013_templates
 Create Date: 2026-11-25
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_hardening"
-down_revision: str | None = "0012_tenant_settings"
+down_revision: str | None = "0013_templates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
