@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
-from auterity.automatrix.context import SecretValues, resolve_secrets
-from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
+from auterity.automatrix.context import expression_context, resolve_secrets
+from auterity.automatrix.execution import Outcome, retry_delay, should_retry
 from auterity.automatrix.expressions import ExpressionError, references, render_value
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
 from auterity.automatrix.outputs import resolve_references, stored_output
@@ -264,15 +264,8 @@ class RunDriver:
             self.visible.pop(state.step_id, None)
 
     def _context(self, item: Any = None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
-        context: dict[str, Any] = {
-            "inputs": self.run.inputs,
-            "steps": self.visible,  # the sandbox cannot change it
-            "run": {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1},
-            "secrets": SecretValues(secrets or {}),
-        }
-        if item is not None:
-            context["item"] = item
-        return context
+        run = {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1}
+        return expression_context(self.run.inputs, self.visible, run, item, secrets)
 
     async def _run_step(self, step: StepSpec, state: StepState) -> None:
         async with self.engine.step_slots:
@@ -287,12 +280,8 @@ class RunDriver:
                 if step.for_each is not None:
                     outcome = await self._run_items(step, state, secrets)
                 else:
-                    outcome = await run_attempt(
-                        step,
-                        self.engine.registry,
-                        self._context(None, secrets),
-                        self._action_context(step, state, None, -1),
-                        secrets,
+                    outcome = await self.engine.executor.attempt(
+                        self, step, state, None, -1, secrets
                     )
             except ActionError as exc:
                 outcome = Outcome("failed", error=exc.as_dict(), kind=exc.kind)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,8 @@ from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
+from auterity.automatrix.executors.base import Executor
+from auterity.automatrix.executors.local import LocalExecutor
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
@@ -57,7 +60,10 @@ class Engine:
         max_concurrent_steps: int = 500,
         artifacts: ArtifactStore | None = None,
         inline_output_bytes: int = 256 * 1024,
+        executor: Callable[[str], Executor] | None = None,
     ) -> None:
+        """`executor` makes, from this engine's owner id, where step attempts run (default:
+        here, as asyncio tasks)."""
         self.db = db
         self.registry = registry
         self.secrets = secrets
@@ -69,6 +75,7 @@ class Engine:
         self.artifacts = artifacts or LocalArtifactStore(db.settings.data_dir / "artifacts")
         self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
+        self.executor: Executor = executor(self.owner) if executor else LocalExecutor()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -88,6 +95,7 @@ class Engine:
         if self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule_loop(), name="engine-scheduler")
             self._watcher = asyncio.create_task(self._watch_cancels(), name="engine-cancels")
+            await self.executor.start()
 
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
@@ -112,6 +120,7 @@ class Engine:
                     .values(lease_owner=None, lease_expires_at=None)
                 )
         self._drivers.clear()
+        await self.executor.stop()
         await self.http.aclose()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:

@@ -17,6 +17,7 @@ from auterity.cli.doctor import doctor
 from auterity.cli.runs import app as runs_app
 from auterity.cli.secrets import app as secrets_app
 from auterity.cli.users import app as users_app
+from auterity.cli.worker import worker
 from auterity.cli.workflows import run, validate
 from auterity.core.errors import SettingsError
 from auterity.core.settings import SERVICES, Settings, get_settings
@@ -34,6 +35,7 @@ app.add_typer(runs_app, name="runs")
 app.command()(doctor)
 app.command()(validate)
 app.command()(run)
+app.command()(worker)
 console = Console(stderr=True)
 
 

@@ -93,6 +93,9 @@ class Action(Generic[InputT, OutputT]):
     # Whether running it twice is harmless; if not, whether it passes the idempotency key on.
     idempotent: ClassVar[bool] = True
     idempotency: ClassVar[str] = "not needed"
+    # Runs where the run is driven whatever the executor: for actions that only wait on the
+    # engine (a sub-workflow), where holding a worker slot could starve the child's own steps.
+    in_engine: ClassVar[bool] = False
 
     async def run(self, ctx: ActionContext, params: InputT) -> OutputT | Suspend:
         raise NotImplementedError

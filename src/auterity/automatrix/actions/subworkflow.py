@@ -33,6 +33,7 @@ class CallWorkflow(Action[CallInput, CallOutput]):
     Output = CallOutput
     idempotent = True
     idempotency = "the child run is keyed by this step's idempotency key"
+    in_engine = True
 
     async def run(self, ctx: ActionContext, params: CallInput) -> CallOutput:
         if ctx.workflows is None:
