@@ -9,11 +9,12 @@ import typer
 from auterity.automatrix.actions.registry import default_registry
 from auterity.cli.worker import run_worker
 from auterity.core.settings import get_settings
+from tests.integration.automatrix.test_celery_executor import Where
 from tests.integration.automatrix.test_engine import Sleep
 
 
 def main(concurrency: int = 8) -> None:
-    registry = default_registry().with_overrides({Sleep.name: Sleep})
+    registry = default_registry().with_overrides({Sleep.name: Sleep, Where.name: Where})
     run_worker(get_settings(), registry, concurrency=concurrency)
 
 

@@ -34,15 +34,17 @@ from tests.conftest import POSTGRES_URL, make_settings, postgres_unavailable
 from tests.integration.identity.conftest import Account, signup
 
 CELERY_MODULES = {"test_engine", "test_api"}
+CELERY_ONLY = {"test_celery_executor"}
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "executor" not in metafunc.fixturenames:
         return
-    both = metafunc.module.__name__.rsplit(".", 1)[-1] in CELERY_MODULES
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    executors = ["local", "celery"] if module in CELERY_MODULES else ["local"]
     metafunc.parametrize(
-        "executor", ["local", "celery"] if both else ["local"], indirect=True, scope="function"
+        "executor", ["celery"] if module in CELERY_ONLY else executors, indirect=True
     )
 
 
@@ -57,10 +59,21 @@ def settings(settings: Settings, executor: str, request: pytest.FixtureRequest) 
     database, served by its Celery worker, for the Celery executor."""
     if executor == "local":
         return settings
-    backend = "sqlite" if settings.resolved_database_url.startswith("sqlite") else "postgresql"
-    site: CelerySite = request.getfixturevalue(f"celery_{backend}")
+    site = _site(settings, request)
     site.check()
     return site.settings
+
+
+@pytest.fixture
+def celery_site(settings: Settings, request: pytest.FixtureRequest) -> CelerySite:
+    """The worker serving this Celery test's database."""
+    return _site(settings, request)
+
+
+def _site(settings: Settings, request: pytest.FixtureRequest) -> CelerySite:
+    backend = "sqlite" if settings.resolved_database_url.startswith("sqlite") else "postgresql"
+    site: CelerySite = request.getfixturevalue(f"celery_{backend}")
+    return site
 
 
 @dataclass

@@ -68,7 +68,8 @@ class CeleryExecutor:
             await self._redis.aclose()
             self._redis = None
         if self._publisher is not None:
-            self._publisher.shutdown(wait=False)
+            # Broker connections stay in kombu's pools, which are per process, not per app.
+            self._publisher.shutdown()
             self._publisher = None
 
     async def attempt(
