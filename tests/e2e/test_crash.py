@@ -80,26 +80,32 @@ def effects_server() -> Iterator[tuple[str, SideEffects]]:
 
 
 def _start(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "auterity.cli.main", "up", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # Output to a file (nobody drains a pipe while the test runs), shown if it never gets ready.
+    with (cwd / "up.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "auterity.cli.main", "up", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+def _wait_ready(base: str, process: subprocess.Popen[bytes], cwd: Path) -> None:
+    # Generous: migrations of every PostgreSQL schema on the server share one advisory lock,
+    # so parallel suites starting processes queue behind each other.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert process.poll() is None, "auterity up exited"
+        if process.poll() is not None:
+            break
         try:
             if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError("not ready in 30 s")
+    log = (cwd / "up.log").read_text(errors="replace")[-3000:]
+    raise AssertionError(f"auterity up not ready in 90 s (exit code {process.poll()}):\n{log}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -170,7 +176,7 @@ def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
     worker_log = tmp_path / "worker.log"
     worker = start_worker(env, worker_log, concurrency=4) if executor == "celery" else None
     try:
-        _wait_ready(base, process)
+        _wait_ready(base, process, tmp_path)
         with httpx.Client(base_url=base, timeout=10) as http:
             signup = http.post(
                 "/api/auth/signup",
@@ -206,7 +212,7 @@ def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
                 worker = start_worker(env, worker_log, concurrency=4)
             else:
                 process = _start(env, tmp_path, port)
-                _wait_ready(base, process)
+                _wait_ready(base, process, tmp_path)
             deadline = time.monotonic() + 60
             statuses: dict[str, str] = {}
             while time.monotonic() < deadline:

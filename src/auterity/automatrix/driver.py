@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import expression_context, resolve_secrets
-from auterity.automatrix.execution import Outcome, retry_delay, should_retry
-from auterity.automatrix.expressions import ExpressionError, references, render_value
+from auterity.automatrix.execution import Outcome, retry_delay, secret_names, should_retry
+from auterity.automatrix.expressions import ExpressionError, render_value
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
 from auterity.automatrix.outputs import resolve_references, stored_output
 from auterity.automatrix.readiness import effective_dependencies, skip_reason, terminal_failure
@@ -269,11 +269,7 @@ class RunDriver:
 
     async def _run_step(self, step: StepSpec, state: StepState) -> None:
         async with self.engine.step_slots:
-            names = {
-                r.name
-                for r in references(step.with_) | references(step.for_each or "")
-                if r.root == "secrets" and r.name
-            }
+            names = secret_names(step)
             started = asyncio.get_running_loop().time()
             try:
                 secrets = await resolve_secrets(names, self.run.tenant_id, self.engine.secrets)

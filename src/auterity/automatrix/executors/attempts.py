@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
 from auterity.automatrix.context import expression_context, resolve_secrets
-from auterity.automatrix.execution import Outcome, run_attempt
+from auterity.automatrix.execution import Outcome, run_attempt, secret_names
 from auterity.automatrix.executors.base import StepTask
 from auterity.automatrix.expressions import ExpressionError, references, render_value
 from auterity.automatrix.models import FINISHED_RUN, FINISHED_STEP, Run, StepRun
+from auterity.automatrix.spec import StepSpec
 from auterity.core.artifacts import is_reference
 
 if TYPE_CHECKING:
@@ -28,22 +30,16 @@ async def run_task(engine: Engine, task: StepTask) -> Outcome | None:
     """The attempt's outcome, or None when the task is stale."""
     async with engine.db.session(readonly=True) as session:
         run = (await session.execute(select(Run).where(Run.id == task.run_id))).scalar_one_or_none()
-        rows = (
-            (
-                await session.execute(
-                    select(StepRun).where(StepRun.run_id == task.run_id, StepRun.item_index == -1)
-                )
-            )
-            .scalars()
-            .all()
-        )
     if run is None or run.status in FINISHED_RUN:
         return None
+    # Outside the session: loading the plan (once per version) takes a connection of its own.
+    plan = await engine.plan(run.workflow_id, run.version, run.step_overrides)
+    step = next(s for s in plan.spec.steps if s.id == task.step_id)
+    async with engine.db.session(readonly=True) as session:
+        rows = await _rows(session, task, step)
     mine = next((r for r in rows if r.step_id == task.step_id), None)
     if mine is None or mine.status != "running" or mine.attempt != task.attempt:
         return None
-    plan = await engine.plan(run.workflow_id, run.version, run.step_overrides)
-    step = next(s for s in plan.spec.steps if s.id == task.step_id)
     visible: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.status in FINISHED_STEP or row.status == "waiting":
@@ -51,11 +47,7 @@ async def run_task(engine: Engine, task: StepTask) -> Outcome | None:
             if is_reference(output):
                 output = await engine.artifacts.get_json(output)
             visible[row.step_id] = {"output": output, "status": row.status, "error": row.error}
-    names = {
-        r.name
-        for r in references(step.with_) | references(step.for_each or "")
-        if r.root == "secrets" and r.name
-    }
+    names = secret_names(step)
     run_info = {"id": str(run.id), "started_at": str(run.started_at), "attempt": 1}
     try:
         secrets = await resolve_secrets(names, run.tenant_id, engine.secrets)
@@ -86,3 +78,15 @@ async def run_task(engine: Engine, task: StepTask) -> Outcome | None:
         ),
         secrets,
     )
+
+
+async def _rows(session: AsyncSession, task: StepTask, step: StepSpec) -> list[StepRun]:
+    """The step's own row and those of the steps its expressions read (all of them only when
+    one reads `steps` by a computed name): not every row of a large run for every step."""
+    query = select(StepRun).where(StepRun.run_id == task.run_id, StepRun.item_index == -1)
+    read = {
+        r for r in references(step.with_) | references(step.for_each or "") if r.root == "steps"
+    }
+    if all(r.name for r in read):
+        query = query.where(StepRun.step_id.in_({task.step_id} | {str(r.name) for r in read}))
+    return list((await session.execute(query)).scalars().all())

@@ -44,6 +44,8 @@ class CeleryExecutor:
         self.redis_url = str(settings.redis_url)
         self.queue = settings.celery_queue
         self.replies = reply_key(owner)
+        # A step may run this long (the broker's redelivery time) before it is sent again.
+        self.resend_after = 2 * settings.celery_visibility_timeout
         self.local = LocalExecutor()
         self._pending: dict[str, asyncio.Future[Outcome]] = {}
         # kombu publishes synchronously: one thread keeps it off the event loop (and one
@@ -106,7 +108,16 @@ class CeleryExecutor:
         self._pending[reply_id] = future
         try:
             await loop.run_in_executor(self._publisher, self._send, task, reply_id)
-            return await future
+            while True:
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), self.resend_after)
+                except TimeoutError:
+                    # The broker gives a dead worker's task to another after the visibility
+                    # timeout, unless the worker died between taking it from the queue and
+                    # recording it as unacknowledged (kombu's Redis transport does both
+                    # apart): then only sending it again saves the run.
+                    log.warning("step_task_resent", run_id=str(task.run_id), step=task.step_id)
+                    await loop.run_in_executor(self._publisher, self._send, task, reply_id)
         finally:
             self._pending.pop(reply_id, None)
 
