@@ -10,10 +10,13 @@ Cases (each on a fresh SQLite file, and on PostgreSQL in a schema of its own):
   * user code (`--only code`): Windmill's harness of 40 sequential fibo(10) steps and 10
     sequential fibo(33) steps, three ways: sandboxed `code.python` (warm pool of bwrap
     zygotes), SDK `@step`s in-process (`python.step`), and Prefect 3 with the same function.
+  * the 3-step workflow again with the Celery executor: each step a Celery task run by
+    `auterity worker` subprocesses (Redis broker at AUTERITY_BENCH_REDIS_URL).
 
 Runs go through the engine API (service.create_workflow / service.start_run, engine.wake,
 engine.wait_for), as the HTTP routes do, minus HTTP. Usage:
     .venv/bin/python benchmarks/engine.py [--quick] [--only CASE ...] [--no-postgres] [--no-prefect]
+        [--celery-workers N] [--celery-concurrency N]
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ from auterity.automatrix import python_modules, service
 from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
+from auterity.automatrix.executors.base import Executor
 from auterity.automatrix.models import Workflow
 from auterity.core import migrate
 from auterity.core.database import Database
-from auterity.core.settings import load_settings
+from auterity.core.settings import Settings, get_settings, load_settings
 from auterity.core.tenancy import bind_tenant
 from auterity.identity.accounts import create_tenant_with_owner
 
@@ -62,6 +66,7 @@ PREFECT_VENV = Path(
         "AUTERITY_BENCH_PREFECT_VENV", str(Path(tempfile.gettempdir()) / "auterity-bench-prefect")
     )
 )
+REDIS_URL = os.environ.get("AUTERITY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 PREFECT_SCRIPT = Path(__file__).with_name("prefect_sequential.py")
 CODE_FIBO_SOURCE = Path(code_fibo.__file__).read_text()
 WINDMILL_PUBLISHED = {
@@ -71,7 +76,7 @@ WINDMILL_PUBLISHED = {
     "Windmill": 4.38,
     "Windmill, dedicated worker": 2.09,
 }
-CASES = ("sequential", "three_step", "fanout", "code")
+CASES = ("sequential", "three_step", "fanout", "code", "three_step_celery")
 # A code step's default limits (10 s of CPU) would stop fibo(33) on a slow, shared machine.
 CODE_LIMITS = {"code_cpu_seconds": 600, "code_wall_seconds": 1200.0}
 console = Console()
@@ -212,30 +217,39 @@ class Harness:
         return finished - started, finished - queued
 
 
+@dataclass
+class CeleryWorkers:
+    count: int = 2
+    concurrency: int = 8
+
+
+CELERY = CeleryWorkers()  # set from the command line
+
+
 @asynccontextmanager
-async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
+async def harness(
+    backend: str, workdir: Path, celery: CeleryWorkers | None = None
+) -> AsyncIterator[Harness]:
     schema = None
+    values: dict[str, Any] = {"data_dir": workdir / "var", "log_level": "warning", **CODE_LIMITS}
     if backend == "sqlite":
-        settings = load_settings(
-            data_dir=workdir / "var",
-            database_url=f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}",
-            log_level="warning",
-            _env_file=None,
-            **CODE_LIMITS,
+        values["database_url"] = (
+            f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
         )
     else:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         await _pg_execute(f'CREATE SCHEMA "{schema}"')
-        settings = load_settings(
-            data_dir=workdir / "var",
-            database_url=POSTGRES_URL,
-            database_schema=schema,
-            log_level="warning",
-            _env_file=None,
-            **CODE_LIMITS,
-        )
+        values |= {"database_url": POSTGRES_URL, "database_schema": schema}
+    if celery is not None:
+        values |= {
+            "executor": "celery",
+            "redis_url": REDIS_URL,
+            "celery_queue": f"bench-{uuid.uuid4().hex[:8]}",
+        }
+    settings = load_settings(**values, _env_file=None)
     db = Database(settings)
     engine: Engine | None = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         await migrate.upgrade(db)
         async with db.session() as session:
@@ -245,15 +259,49 @@ async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
                 password=f"Bench-{uuid.uuid4().hex}!",
                 tenant_name="Benchmark",
             )
-        engine = Engine(db, registry())
+        executor = None
+        if celery is not None:
+            settings.ensure_secret_key()
+            workers = [start_worker(settings, celery.concurrency) for _ in range(celery.count)]
+            executor = _celery_executor(settings)
+        engine = Engine(db, registry(), executor=executor)
         await engine.start()
         yield Harness(db, engine, tenant.id)
     finally:
         if engine is not None:
             await engine.stop()
+        for worker in workers:
+            worker.terminate()
+            worker.wait(30)
         await db.dispose()
         if schema is not None:
             await _pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _celery_executor(settings: Settings) -> Callable[[str], Executor]:
+    from auterity.automatrix.executors.celery import CeleryExecutor
+
+    return lambda owner: CeleryExecutor(settings, owner)
+
+
+def start_worker(settings: Settings, concurrency: int) -> subprocess.Popen[bytes]:
+    """An `auterity worker` with the benchmark's action (this script, in --worker mode)."""
+    env = {
+        **os.environ,
+        "AUTERITY_DATA_DIR": str(settings.data_dir),
+        "AUTERITY_DATABASE_URL": settings.database_url,
+        "AUTERITY_REDIS_URL": str(settings.redis_url),
+        "AUTERITY_CELERY_QUEUE": settings.celery_queue,
+        "AUTERITY_LOG_LEVEL": "warning",
+    }
+    if settings.database_schema:
+        env["AUTERITY_DATABASE_SCHEMA"] = settings.database_schema
+    return subprocess.Popen(
+        [sys.executable, __file__, "--worker", str(concurrency)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _pg_execute(sql: str) -> None:
@@ -293,6 +341,7 @@ class Sizes:
     three_step_throughput_runs: int = 1000
     fanout_items: int = 1000
     heavy_runs: int = 1
+    celery_runs: int = 300
 
 
 async def case_sequential(h: Harness, sizes: Sizes) -> dict[str, float]:
@@ -380,11 +429,18 @@ async def case_code(h: Harness, sizes: Sizes) -> dict[str, float]:
     return result
 
 
+async def case_three_step_celery(h: Harness, sizes: Sizes) -> dict[str, float]:
+    return await case_three_step(
+        h, Sizes(three_step_latency_runs=20, three_step_throughput_runs=sizes.celery_runs)
+    )
+
+
 CASE_FUNCS: dict[str, Callable[[Harness, Sizes], Any]] = {
     "sequential": case_sequential,
     "three_step": case_three_step,
     "fanout": case_fanout,
     "code": case_code,
+    "three_step_celery": case_three_step_celery,
 }
 CODE_ROWS = (
     ("light_sandboxed", "40 x fibo(10)", "code.python, sandboxed", "< 1 s"),
@@ -447,6 +503,40 @@ def rows_for(case: str, result: dict[str, float], backend: str, rows: dict[str, 
     elif case == "code":
         for key, case_name, metric, goal in CODE_ROWS:
             put(f"code_{key}", case_name, metric, goal, result[key], f"{result[key]:.3f} s")
+    elif case == "three_step_celery":
+        put(
+            "c_runs_s",
+            f"3-step workflow, Celery executor ({CELERY.count} workers x {CELERY.concurrency})",
+            "runs/s, created and run",
+            "",
+            result["runs_per_s"],
+            f"{result['runs_per_s']:.0f}",
+        )
+        put(
+            "c_engine_runs_s",
+            "",
+            "runs/s, engine (runs queued)",
+            "",
+            result["engine_runs_per_s"],
+            f"{result['engine_runs_per_s']:.0f}",
+        )
+        put("c_lat", "", "latency of one run", "", result["latency"], f"{result['latency']:.4f} s")
+        put(
+            "c_per_step",
+            "",
+            "time per step, one run alone",
+            "",
+            result["per_step_ms"],
+            f"{result['per_step_ms']:.2f} ms",
+        )
+        put(
+            "c_per_step_loaded",
+            "",
+            "time per step, under load",
+            "",
+            result["per_step_loaded_ms"],
+            f"{result['per_step_loaded_ms']:.2f} ms",
+        )
     elif case == "fanout":
         put(
             "fe_s",
@@ -586,13 +676,24 @@ async def bench_backend(backend: str, cases: list[str], sizes: Sizes) -> dict[st
     with tempfile.TemporaryDirectory(prefix="auterity-enginebench-") as tmp:
         for case in cases:
             # A fresh database per case, so one case's rows do not slow the next.
-            async with harness(backend, Path(tmp)) as h:
+            celery = CELERY if case == "three_step_celery" else None
+            async with harness(backend, Path(tmp), celery) as h:
                 console.print(f"[dim]{backend}: {case}…[/dim]")
                 results[case] = await CASE_FUNCS[case](h, sizes)
     return results
 
 
+def worker(concurrency: int) -> None:
+    """`auterity worker` with the benchmark's action (a step must exist where it runs)."""
+    from auterity.cli.worker import run_worker
+
+    run_worker(get_settings(), registry(), concurrency=concurrency)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        worker(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=CASES, default=list(CASES))
     parser.add_argument("--no-postgres", action="store_true")
@@ -600,8 +701,11 @@ def main() -> None:
     parser.add_argument("--no-prefect-install", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--celery-workers", type=int, default=CELERY.count)
+    parser.add_argument("--celery-concurrency", type=int, default=CELERY.concurrency)
     args = parser.parse_args()
-    sizes = Sizes(3, 10, 300, 1000, 1) if args.quick else Sizes()
+    CELERY.count, CELERY.concurrency = args.celery_workers, args.celery_concurrency
+    sizes = Sizes(3, 10, 300, 1000, heavy_runs=1, celery_runs=100) if args.quick else Sizes()
 
     backends = ["sqlite"]
     notes: list[str] = []
@@ -641,7 +745,7 @@ def main() -> None:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
-        title=f"AutoMatrix engine, local executor — {platform.python_implementation()} "
+        title=f"AutoMatrix engine — {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPU(s), load {load:.1f} at start"
     )
     table.add_column("Case")

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Literal
 
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
+from auterity.automatrix.executors.base import Executor
 from auterity.automatrix.limits import ConcurrencyLimits
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
+from auterity.core.settings import Settings
 from auterity.identity import tenant_settings
 from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp, tenant_policies
 from auterity.secrets import SecretService
 
 
-def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretService) -> Engine:
+def build_engine(
+    runtime: Runtime,
+    actions: ActionRegistry,
+    secrets: SecretService,
+    *,
+    executor: Literal["local", "celery"] | None = None,
+) -> Engine:
+    """The engine; its steps run where `executor` (default: the settings) says. A Celery
+    worker builds one with `executor="local"`: the attempts it is sent run in it."""
+
     async def lookup(tenant_id: uuid.UUID, name: str) -> str | None:
         try:
             return await secrets.resolve_secret(tenant_id, name, on_behalf_of="workflow")
@@ -26,6 +39,7 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         return await tenant_settings.load(runtime.db, runtime.cache, tenant_id)
 
     settings = runtime.settings
+    chosen = executor or settings.executor
     return Engine(
         runtime.db,
         actions,
@@ -38,4 +52,15 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         ),
         limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
         tenant_settings=policy,
+        executor=_celery(settings) if chosen == "celery" else None,
     )
+
+
+def _celery(settings: Settings) -> Callable[[str], Executor]:
+    def make(owner: str) -> Executor:
+        # Imported here: a process with the local executor never loads Celery.
+        from auterity.automatrix.executors.celery import CeleryExecutor
+
+        return CeleryExecutor(settings, owner)
+
+    return make

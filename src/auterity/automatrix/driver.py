@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
-from auterity.automatrix.context import SecretValues, resolve_secrets
-from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
-from auterity.automatrix.expressions import ExpressionError, references, render_value
+from auterity.automatrix.context import expression_context, resolve_secrets
+from auterity.automatrix.execution import Outcome, retry_delay, secret_names, should_retry
+from auterity.automatrix.expressions import ExpressionError, render_value
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
 from auterity.automatrix.outputs import resolve_references, stored_output
 from auterity.automatrix.readiness import effective_dependencies, skip_reason, terminal_failure
@@ -281,35 +281,20 @@ class RunDriver:
             self.visible.pop(state.step_id, None)
 
     def _context(self, item: Any = None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
-        context: dict[str, Any] = {
-            "inputs": self.run.inputs,
-            "steps": self.visible,  # the sandbox cannot change it
-            "run": {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1},
-            "secrets": SecretValues(secrets or {}),
-        }
-        if item is not None:
-            context["item"] = item
-        return context
+        run = {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1}
+        return expression_context(self.run.inputs, self.visible, run, item, secrets)
 
     async def _run_step(self, step: StepSpec, state: StepState) -> None:
         async with self.engine.step_slots:
-            names = {
-                r.name
-                for r in references(step.templated) | references(step.for_each or "")
-                if r.root == "secrets" and r.name
-            }
+            names = secret_names(step)
             started = asyncio.get_running_loop().time()
             try:
                 secrets = await resolve_secrets(names, self.run.tenant_id, self.engine.secrets)
                 if step.for_each is not None:
                     outcome = await self._run_items(step, state, secrets)
                 else:
-                    outcome = await run_attempt(
-                        step,
-                        self.engine.registry,
-                        self._context(None, secrets),
-                        self._action_context(step, state, None, -1),
-                        secrets,
+                    outcome = await self.engine.executor.attempt(
+                        self, step, state, None, -1, secrets
                     )
             except ActionError as exc:
                 outcome = Outcome("failed", error=exc.as_dict(), kind=exc.kind)
@@ -322,20 +307,7 @@ class RunDriver:
         self, step: StepSpec, state: StepState, item: Any, index: int
     ) -> ActionContext:
         key = state.idempotency_key if index < 0 else f"{state.idempotency_key}:{index}"
-        return ActionContext(
-            tenant_id=self.run.tenant_id,
-            run_id=self.run.id,
-            step_id=step.id,
-            attempt=state.attempt,
-            idempotency_key=key,
-            item=item,
-            workflows=self.engine.calls,
-            depth=self.run.depth,
-            http=self.engine.http,
-            sandbox=self.engine.sandbox,
-            tenant_settings=self.engine.tenant_settings,
-            python_modules=self.engine.python_modules,
-        )
+        return self.engine.action_context(self.run, step.id, state.attempt, key, item)
 
     async def _run_items(
         self, step: StepSpec, state: StepState, secrets: dict[str, str]

@@ -13,17 +13,20 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 
-from auterity.automatrix.actions.base import TenantSettingsLookup
+from auterity.automatrix.actions.base import ActionContext, TenantSettingsLookup
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
+from auterity.automatrix.executors.base import Executor
+from auterity.automatrix.executors.local import LocalExecutor
 from auterity.automatrix.graph import StepGraph
 from auterity.automatrix.limits import Candidate, ConcurrencyLimits
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
@@ -65,9 +68,11 @@ class Engine:
         limits: ConcurrencyLimits | None = None,
         sandbox: CodeSandbox | None = None,
         tenant_settings: TenantSettingsLookup | None = None,
+        executor: Callable[[str], Executor] | None = None,
     ) -> None:
         """`limits`: the run and step caps (default: the settings' and each tenant's, read
-        through a cache of this engine's own)."""
+        through a cache of this engine's own). `executor` makes, from this engine's owner id,
+        where step attempts run (default: here, as asyncio tasks)."""
         self.db = db
         self.registry = registry
         self.secrets = secrets
@@ -84,6 +89,7 @@ class Engine:
         self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
         self.limits = limits or ConcurrencyLimits.from_settings(db, Cache())
+        self.executor: Executor = executor(self.owner) if executor else LocalExecutor()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -99,10 +105,31 @@ class Engine:
         self._status_wanted = asyncio.Event()
         self._status_reader: asyncio.Task[None] | None = None
 
+    def action_context(
+        self, run: Run, step_id: str, attempt: int, idempotency_key: str, item: Any
+    ) -> ActionContext:
+        """What an attempt's action sees of the platform: the one place it is put together,
+        wherever the attempt runs (the driving process or a Celery worker)."""
+        return ActionContext(
+            tenant_id=run.tenant_id,
+            run_id=run.id,
+            step_id=step_id,
+            attempt=attempt,
+            idempotency_key=idempotency_key,
+            item=item,
+            workflows=self.calls,
+            depth=run.depth,
+            http=self.http,
+            sandbox=self.sandbox,
+            tenant_settings=self.tenant_settings,
+            python_modules=self.python_modules,
+        )
+
     async def start(self) -> None:
         if self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule_loop(), name="engine-scheduler")
             self._watcher = asyncio.create_task(self._watch_cancels(), name="engine-cancels")
+            await self.executor.start()
 
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
@@ -127,6 +154,7 @@ class Engine:
                     .values(lease_owner=None, lease_expires_at=None)
                 )
         self._drivers.clear()
+        await self.executor.stop()
         await self.http.aclose()
         await self.sandbox.close()
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from auterity.automatrix.actions.base import ActionContext, ActionError, Suspend
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.context import redact
-from auterity.automatrix.expressions import ExpressionError, render_value
+from auterity.automatrix.expressions import ExpressionError, references, render_value
 from auterity.automatrix.spec import RetryPolicy, StepSpec
 
 
@@ -27,6 +27,15 @@ class Outcome:
     resume_at: datetime | None = None
     kind: str | None = None
     timeout_error: dict[str, Any] | None = None
+
+
+def secret_names(step: StepSpec) -> set[str]:
+    """The secrets a step's parameters and for_each refer to (resolved where it runs)."""
+    return {
+        r.name
+        for r in references(step.templated) | references(step.for_each or "")
+        if r.root == "secrets" and r.name
+    }
 
 
 async def run_attempt(

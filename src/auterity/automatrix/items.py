@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
+from auterity.automatrix.execution import Outcome, retry_delay, should_retry
 from auterity.automatrix.models import StepRun
 from auterity.automatrix.spec import StepSpec
 from auterity.automatrix.writer import Changes
@@ -41,13 +41,8 @@ async def run_items(
             attempt = row["attempt"]
             while True:
                 attempt += 1
-                context = driver._context(item, secrets)
-                outcome = await run_attempt(
-                    step,
-                    driver.engine.registry,
-                    context,
-                    driver._action_context(step, state, item, index),
-                    secrets,
+                outcome = await driver.engine.executor.attempt(
+                    driver, step, state, item, index, secrets
                 )
                 if outcome.status == "succeeded" or not should_retry(
                     step.retry, attempt, outcome.kind

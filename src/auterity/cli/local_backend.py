@@ -70,6 +70,7 @@ class LocalBackend:
         return cls(runtime, secrets, registry, build_engine(runtime, registry, secrets), chosen.id)
 
     async def close(self) -> None:
+        await self.engine.executor.stop()  # the Celery executor's reply listener, if started
         await self.secrets.close()
         await self.runtime.close()
 

@@ -19,6 +19,7 @@ from auterity.cli.sdk import deploy
 from auterity.cli.secrets import app as secrets_app
 from auterity.cli.templates import app as templates_app
 from auterity.cli.users import app as users_app
+from auterity.cli.worker import worker
 from auterity.cli.workflows import run, validate
 from auterity.core.errors import SettingsError
 from auterity.core.settings import SERVICES, Settings, get_settings
@@ -38,6 +39,7 @@ app.command()(doctor)
 app.command()(validate)
 app.command()(run)
 app.command()(deploy)
+app.command()(worker)
 console = Console(stderr=True)
 
 

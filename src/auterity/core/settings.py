@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     # Python deployed with the SDK runs in-process, unsandboxed, on every worker: besides the
     # operator (the local CLI), only these tenants (ids or slugs) may deploy it, by API.
     sdk_trusted_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where step attempts run: `local` (asyncio tasks of the process driving the run) or
+    # `celery` (tasks on `auterity worker` processes; the broker is the Redis at redis_url).
+    executor: Literal["local", "celery"] = "local"
+    celery_queue: str = Field(
+        default="auterity-steps", min_length=1, description="Queue of step tasks."
+    )
+    celery_visibility_timeout: float = Field(
+        default=3600.0,
+        ge=1,
+        description="Seconds before a step task taken by a worker that died is given to "
+        "another; longer than the longest step, or a slow step may run twice (with the same "
+        "idempotency key).",
+    )
 
     # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
     # private, link-local and other non-public addresses unless allowed here.

@@ -123,6 +123,9 @@ class Action(Generic[InputT, OutputT]):
     idempotency: ClassVar[str] = "not needed"
     # Whether it talks to something outside the platform (template tests must can it).
     reaches_outside: ClassVar[bool] = False
+    # Runs where the run is driven whatever the executor: for actions that only wait on the
+    # engine (a sub-workflow), where holding a worker slot could starve the child's own steps.
+    in_engine: ClassVar[bool] = False
 
     async def run(self, ctx: ActionContext, params: InputT) -> OutputT | Suspend:
         raise NotImplementedError
