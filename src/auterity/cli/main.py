@@ -88,6 +88,9 @@ def _serve(
     host = host or settings.host
     workers = workers or settings.workers
     os.environ["AUTERITY_SERVICES"] = ",".join(services)
+    # The settings were read (and cached) before the variable was set: read them again, or
+    # the app factory in this process would build every service whatever was asked.
+    get_settings.cache_clear()
     _banner(settings, services, host, port)
     uvicorn.run(
         "auterity.api.asgi:build",

@@ -78,6 +78,9 @@ def configure_logging(settings: Settings) -> None:
     # Access lines are our own request log (with request id), not uvicorn's.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     httpx_logger = logging.getLogger("httpx")
+    # One INFO line per outbound request doubles the log volume of the gateway and the
+    # engine; their own access and step records already say what was called.
+    httpx_logger.setLevel(logging.WARNING)
     if not any(isinstance(f, DropQueryStrings) for f in httpx_logger.filters):
         httpx_logger.addFilter(DropQueryStrings())
 
