@@ -82,7 +82,10 @@ class OutboundHttp:
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         limits: httpx.Limits = LIMITS,
         resolve: Resolver = system_resolver,
+        http2: bool = False,
     ) -> None:
+        # http2: offered through ALPN on TLS connections (needs `h2`); plain http stays 1.1.
+        self.http2 = http2
         self.policy = policy or NetworkPolicy()
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
@@ -108,7 +111,9 @@ class OutboundHttp:
         client = self._clients.get(effective)
         if client is None or client.is_closed:
             client = httpx.AsyncClient(
-                transport=GuardedTransport(effective, limits=self._limits, resolve=self._resolve),
+                transport=GuardedTransport(
+                    effective, limits=self._limits, resolve=self._resolve, http2=self.http2
+                ),
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)),
                 follow_redirects=False,
                 cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
