@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ PROVIDER_KEYS = {"openai": "sk-openai-test", "anthropic": "sk-ant-test", "backup
 
 def test_catalog(upstreams: Upstreams) -> dict[str, Any]:
     """The operator's catalog file for the tests: the real providers pointed at the local
-    upstreams, and gpt-4o-mini also served by `backup` (an OpenAI-compatible server)."""
+    upstreams, gpt-4o-mini also served by `backup` (an OpenAI-compatible server), and the
+    bundled local models left out (their own tests load them)."""
     return {
         "providers": {
             "openai": {"base_url": f"{upstreams.openai.url}/v1"},
@@ -45,7 +46,12 @@ def test_catalog(upstreams: Upstreams) -> dict[str, Any]:
                     {"provider": "backup", "model": "gpt-4o-mini"},
                 ]
             },
+            "local/smollm2-135m-instruct": {"enabled": False},
+            "local/all-minilm-l6-v2": {"enabled": False},
         },
+        "aliases": {"local": {"enabled": False}},
+        "policies": {"fastest": {"models": ["gpt-4.1-nano", "gpt-4o-mini", "claude-3-5-haiku"]}},
+        "defaults": {"chat": "gpt-4o-mini", "embedding": "text-embedding-3-small"},
     }
 
 
@@ -65,6 +71,7 @@ class Relay:
     client: httpx.AsyncClient  # for the platform API (keys, admin)
     owner: Account
     upstreams: Upstreams
+    sdk_clients: list[Any] = field(default_factory=list)
 
     @property
     def gateway(self) -> RelayGateway:
@@ -82,12 +89,20 @@ class Relay:
         return key
 
     def openai(self, key: str, **options: Any) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
+        client = openai.AsyncOpenAI(
             base_url=f"{self.url}/v1", api_key=key, max_retries=0, **options
         )
+        self.sdk_clients.append(client)
+        return client
 
     def anthropic(self, key: str) -> anthropic.AsyncAnthropic:
-        return anthropic.AsyncAnthropic(base_url=self.url, api_key=key, max_retries=0)
+        client = anthropic.AsyncAnthropic(base_url=self.url, api_key=key, max_retries=0)
+        self.sdk_clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self.sdk_clients:
+            await client.close()
 
 
 def free_port() -> int:
@@ -136,7 +151,11 @@ async def relay(
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 owner = await signup(client)
-                yield Relay(f"http://127.0.0.1:{port}", app, client, owner, upstreams)
+                served = Relay(f"http://127.0.0.1:{port}", app, client, owner, upstreams)
+                try:
+                    yield served
+                finally:
+                    await served.aclose()
         finally:
             server.should_exit = True
             await serving
