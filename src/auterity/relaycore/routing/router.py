@@ -148,9 +148,17 @@ class Router:
             if m not in ordered and m in catalog.models and needs.unmet(catalog.models[m]) is None
         ]
         reason = f"policy:{policy_name}:{policy.strategy}" + (f":{detail}" if detail else "")
-        return self._decision(
+        decision = self._decision(
             catalog, requested, [*ordered, *fallbacks], needs, reason, policy_name
         )
+        if policy.strategy != "latency":
+            return decision
+        # Fastest deployment first, whichever model it serves (a model may have a fast and
+        # a slow deployment).
+        fastest = sorted(
+            decision.candidates, key=lambda d: self.latency.expected_ms(d.id, needs.streaming)
+        )
+        return RouteDecision(requested, tuple(fastest), reason, policy_name)
 
     def _expand(self, catalog: Catalog, names: tuple[str, ...]) -> list[str]:
         models: list[str] = []
