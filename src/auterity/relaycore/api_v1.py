@@ -132,7 +132,7 @@ async def list_models(request: Request) -> Response:
     except Exception as error:
         return error_response(error, openai_error, None, None)
     data = []
-    for name, model in catalog.models.items():
+    for name in catalog.models:
         deployments = catalog.deployments[name]
         if allowed(name, principal.allowed_models) and any(map(gateway.usable, deployments)):
             data.append(

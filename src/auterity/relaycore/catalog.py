@@ -265,13 +265,13 @@ def _dangling_references(document: CatalogDocument) -> list[FieldError]:
     for name, alias in document.aliases.items():
         if name in document.models:
             problems.append(FieldError(f"/aliases/{name}", "an alias cannot shadow a model"))
-        for model in alias.models:
-            if model not in document.models:
-                problems.append(FieldError(f"/aliases/{name}/models", f"no model {model!r}"))
+        for target in alias.models:
+            if target not in document.models:
+                problems.append(FieldError(f"/aliases/{name}/models", f"no model {target!r}"))
         if alias.policy and alias.policy not in document.policies:
             problems.append(FieldError(f"/aliases/{name}/policy", f"no policy {alias.policy!r}"))
     for name, policy in document.policies.items():
-        for model in (*policy.models, *policy.weights, *policy.fallbacks):
-            if model not in names:
-                problems.append(FieldError(f"/policies/{name}", f"no model or alias {model!r}"))
+        for target in (*policy.models, *policy.weights, *policy.fallbacks):
+            if target not in names:
+                problems.append(FieldError(f"/policies/{name}", f"no model or alias {target!r}"))
     return problems

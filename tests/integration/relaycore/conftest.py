@@ -149,7 +149,9 @@ async def relay(
             while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
                 await asyncio.sleep(0.01)
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver"
+            ) as client:
                 owner = await signup(client)
                 served = Relay(f"http://127.0.0.1:{port}", app, client, owner, upstreams)
                 try:

@@ -18,7 +18,9 @@ WEATHER = {
 }
 
 
-@pytest.mark.parametrize(("model", "served_by"), [("claude-3-5-haiku", "anthropic"), ("gpt-4o-mini", "openai")])
+@pytest.mark.parametrize(
+    ("model", "served_by"), [("claude-3-5-haiku", "anthropic"), ("gpt-4o-mini", "openai")]
+)
 async def test_messages_through_anthropic_sdk(relay: Relay, model: str, served_by: str) -> None:
     client = relay.anthropic(await relay.key())
     raw = await client.messages.with_raw_response.create(

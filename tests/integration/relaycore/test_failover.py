@@ -54,7 +54,9 @@ async def test_timeout_fails_over(relay: Relay) -> None:
     relay.gateway.runtime.settings.relay_timeout_seconds = 0.3
     relay.upstreams.openai.script(Fault(delay=1.0))
     client = relay.openai(await relay.key())
-    raw = await client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO)
+    raw = await client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=HELLO
+    )
     assert raw.parse().choices[0].message.content == "[backup] hello"
     assert raw.headers["x-auterity-provider"] == "backup"
     assert raw.headers["x-auterity-route"] == "explicit;failover=1"

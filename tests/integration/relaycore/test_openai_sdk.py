@@ -30,7 +30,10 @@ async def test_chat_completion_through_openai_sdk(relay: Relay) -> None:
     client = relay.openai(await relay.key())
     raw = await client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini",
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}],
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello there"},
+        ],
         user="customer-7",
         metadata={"purpose": "test"},
         extra_headers={"X-Auterity-Workflow": "wf-1", "X-Auterity-Run": "run-9"},
@@ -209,7 +212,11 @@ async def test_errors_arrive_in_openai_format(relay: Relay) -> None:
     # A 4xx the client caused is passed on, not failed over.
     assert rejected.value.code == "invalid_value" and rejected.value.param == "messages"
     assert relay.upstreams.backup.requests() == []
-    raw = await relay.client.post("/v1/chat/completions", content=b"{oops", headers={"Authorization": f"Bearer {await relay.key()}"})
+    raw = await relay.client.post(
+        "/v1/chat/completions",
+        content=b"{oops",
+        headers={"Authorization": f"Bearer {await relay.key()}"},
+    )
     assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
     assert raw.headers["x-auterity-cost-usd"] == "0.000000"
 

@@ -40,7 +40,9 @@ async def test_cheapest_that_satisfies_the_request(relay: Relay) -> None:
     limited = relay.openai(await relay.key(allowed_models=["cheap", "claude-*", "gpt-4o"]))
     model, _ = await routed(limited, "cheap")
     assert model == "gpt-4.1-nano"  # the alias was allowed, so its whole pool is
-    keyed = relay.openai(await relay.key(allowed_models=["claude-*", "gpt-4o"], tags={"relay_policy": "cheapest"}))
+    keyed = relay.openai(
+        await relay.key(allowed_models=["claude-*", "gpt-4o"], tags={"relay_policy": "cheapest"})
+    )
     assert (await routed(keyed, "auto"))[0] == "claude-3-5-haiku"
 
 
@@ -126,7 +128,9 @@ async def test_policies_are_listed_per_tenant_and_key(relay: Relay) -> None:
     assert {"cheapest", "fastest", "difficulty"} <= set(body["policies"])
     assert body["aliases"]["smart"]["models"][0] == "claude-sonnet-4"
     key = await relay.key(tags={"relay_policy": "cheapest"})
-    as_key = await relay.client.get("/api/relay/policies", headers={"Authorization": f"Bearer {key}"})
+    as_key = await relay.client.get(
+        "/api/relay/policies", headers={"Authorization": f"Bearer {key}"}
+    )
     assert as_key.json()["default"] == "cheapest" and as_key.json()["default_source"] == "api_key"
 
 

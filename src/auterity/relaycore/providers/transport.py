@@ -9,8 +9,8 @@ outbound factory (integrations/http): keep-alive pools, HTTP/2 offered on TLS.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,25 +93,20 @@ async def _read(response: httpx.Response) -> bytes:
     return await response.aread()
 
 
-class mapped_errors:  # noqa: N801 - used as a context manager, like contextlib's
+@contextmanager
+def mapped_errors(deployment: Deployment) -> Iterator[None]:
     """Translates httpx failures into the provider error tree (the only place that does)."""
-
-    def __init__(self, deployment: Deployment) -> None:
-        self.deployment = deployment
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
-        if exc is None or isinstance(exc, ProviderError):
-            return
-        where = f"{self.deployment.provider} ({self.deployment.upstream_model})"
-        if isinstance(exc, httpx.TimeoutException):
-            raise UpstreamTimeout(f"{where} did not answer in time") from None
-        if isinstance(exc, AddressBlocked):
-            raise ProviderNotConfigured(f"{where}: {exc.detail}") from None
-        if isinstance(exc, httpx.TransportError):
-            raise UpstreamUnreachable(f"{where} is unreachable: {type(exc).__name__}") from None
+    where = f"{deployment.provider} ({deployment.upstream_model})"
+    try:
+        yield
+    except ProviderError:
+        raise
+    except httpx.TimeoutException:
+        raise UpstreamTimeout(f"{where} did not answer in time") from None
+    except AddressBlocked as exc:
+        raise ProviderNotConfigured(f"{where}: {exc.detail}") from None
+    except httpx.TransportError as exc:
+        raise UpstreamUnreachable(f"{where} is unreachable: {type(exc).__name__}") from None
 
 
 def status_error(deployment: Deployment, response: httpx.Response, raw: bytes) -> ProviderError:

@@ -192,6 +192,8 @@ def _from_anthropic_message(message: dict[str, Any]) -> list[dict[str, Any]]:
     role, content = message.get("role"), message.get("content")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
+    if not isinstance(content, list):
+        return []
     if role == "assistant":
         text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
         calls = [

@@ -115,7 +115,7 @@ class OpenAIToAnthropicStream:
 
     def _start(self) -> list[dict[str, Any]]:
         self.started = True
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_{uuid.uuid4().hex}",
             "type": "message",
             "role": "assistant",
@@ -170,7 +170,7 @@ class OpenAIToAnthropicStream:
         position = int(call.get("index", 0))
         function = call.get("function") or {}
         if position not in self.tool_blocks:
-            block = {
+            block: dict[str, Any] = {
                 "type": "tool_use",
                 "id": call.get("id") or f"toolu_{uuid.uuid4().hex}",
                 "name": function.get("name"),
