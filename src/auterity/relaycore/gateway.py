@@ -7,11 +7,9 @@ keys) or the tenant's secret store and kept only in memory, never logged.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 import uuid
-from functools import cache
 from typing import Any
 
 import httpx
@@ -37,7 +35,7 @@ from auterity.relaycore.pipeline import Answer, Next, Pipeline, RelayContext
 from auterity.relaycore.providers.anthropic import AnthropicProvider
 from auterity.relaycore.providers.base import Call, Provider, ProviderNotConfigured
 from auterity.relaycore.providers.compatible import CompatibleProvider
-from auterity.relaycore.providers.local import LOCAL_MODULE, LocalProvider
+from auterity.relaycore.providers.local import LocalProvider, local_model_installed
 from auterity.relaycore.providers.openai import OpenAIProvider
 from auterity.relaycore.providers.transport import ProviderHttp
 from auterity.relaycore.routing import HeuristicScorer, LatencyTracker, Needs, Router
@@ -53,11 +51,6 @@ POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, 
 
 def tenant_catalog_key(tenant_id: uuid.UUID) -> str:
     return f"relay:catalog:{tenant_id}"
-
-
-@cache
-def local_models_installed() -> bool:
-    return importlib.util.find_spec(LOCAL_MODULE) is not None
 
 
 def needs_of(ctx: RelayContext) -> Needs:
@@ -201,12 +194,16 @@ class RelayGateway:
         """Whether this process can call `deployment` at all (a key, an installed model)."""
         spec = deployment.provider_spec
         if spec.kind == "local":
-            return local_models_installed()
+            return local_model_installed(self._kind_of(deployment))
         if spec.api_key_secret or spec.kind == "compatible":
             return True
         return (
             deployment.trusted and deployment.provider in self.runtime.settings.relay_provider_keys
         )
+
+    def _kind_of(self, deployment: Deployment) -> str:
+        model = self.catalog.models.get(deployment.model)
+        return model.kind if model is not None else "chat"
 
     async def credential(self, tenant_id: uuid.UUID, deployment: Deployment) -> str | None:
         spec = deployment.provider_spec

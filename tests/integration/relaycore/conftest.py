@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,12 @@ def openai_secret(value: str) -> Any:
     return SecretStr(value)
 
 
-@pytest.fixture
-async def relay(
-    relay_settings: Settings, db: Database, upstreams: Upstreams
+@asynccontextmanager
+async def serve_relay(
+    settings: Settings, db: Database, upstreams: Upstreams
 ) -> AsyncIterator[Relay]:
-    app = create_app(["relaycore"], settings=relay_settings, database=db)
+    """RelayCore alone (as `auterity serve relaycore`) on a free loopback port."""
+    app = create_app(["relaycore"], settings=settings, database=db)
     port = free_port()
     async with LifespanManager(app):
         server = uvicorn.Server(
@@ -161,3 +163,11 @@ async def relay(
         finally:
             server.should_exit = True
             await serving
+
+
+@pytest.fixture
+async def relay(
+    relay_settings: Settings, db: Database, upstreams: Upstreams
+) -> AsyncIterator[Relay]:
+    async with serve_relay(relay_settings, db, upstreams) as served:
+        yield served

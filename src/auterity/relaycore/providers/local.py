@@ -7,10 +7,19 @@ embedding model; a build without them answers "not configured" so routing moves 
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
+import importlib.util
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from functools import cache
 from typing import Any, Protocol
 
-from auterity.relaycore.providers.base import Call, ProviderNotConfigured
+from auterity.core.errors import AuterityError
+from auterity.relaycore.providers.base import (
+    Call,
+    ProviderError,
+    ProviderNotConfigured,
+    UpstreamRejected,
+)
 
 LOCAL_MODULE = "auterity.relaycore.local"
 
@@ -32,21 +41,49 @@ def _module() -> Any:
         raise ProviderNotConfigured(f"the bundled local models are not installed ({exc})") from None
 
 
+@cache
+def local_model_installed(kind: str) -> bool:
+    """Whether the bundled chat (or embedding) model can run here; the module itself is
+    light to import, the models load on first use."""
+    if importlib.util.find_spec(LOCAL_MODULE) is None:
+        return False
+    module = importlib.import_module(LOCAL_MODULE)
+    name = "embedding_model_installed" if kind == "embedding" else "chat_model_installed"
+    check = getattr(module, name, None)
+    return bool(check()) if callable(check) else True
+
+
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    """The local models' own errors, in the provider tree: missing -> skip, 4xx -> client's."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except AuterityError as exc:
+        if exc.status >= 500:
+            raise ProviderNotConfigured(exc.detail) from None
+        raise UpstreamRejected(exc.detail, status=exc.status) from None
+
+
 class LocalProvider:
     async def chat(self, call: Call) -> dict[str, Any]:
-        model: LocalChatModel = _module().get_chat_model()
-        return await model.complete({**call.body, "model": call.deployment.model})
+        with mapped_errors():
+            model: LocalChatModel = _module().get_chat_model()
+            return await model.complete({**call.body, "model": call.deployment.model})
 
     async def stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
-        model: LocalChatModel = _module().get_chat_model()
-        async for chunk in model.stream({**call.body, "model": call.deployment.model}):
-            yield chunk
+        with mapped_errors():
+            model: LocalChatModel = _module().get_chat_model()
+            async for chunk in model.stream({**call.body, "model": call.deployment.model}):
+                yield chunk
 
     async def embed(self, call: Call) -> dict[str, Any]:
-        model: LocalEmbeddingModel = _module().get_embedding_model()
         inputs = call.body.get("input")
         texts = [inputs] if isinstance(inputs, str) else [str(item) for item in inputs or ()]
-        vectors, tokens = await model.embed(texts)
+        with mapped_errors():
+            model: LocalEmbeddingModel = _module().get_embedding_model()
+            vectors, tokens = await model.embed(texts)
         return {
             "object": "list",
             "model": call.deployment.model,
