@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from auterity.core.errors import BadRequest, Unauthenticated
+from auterity.core.errors import AuterityError, BadRequest, Unauthenticated
 from auterity.core.logging import get_logger
 from auterity.core.request_context import current_request_id
 from auterity.identity.context import IdentityContext
@@ -24,6 +24,7 @@ from auterity.identity.principal import Principal
 from auterity.relaycore.costs import format_usd
 from auterity.relaycore.gateway import RelayGateway
 from auterity.relaycore.pipeline import Attribution, RelayContext
+from auterity.relaycore.providers.base import ProviderError
 
 log = get_logger(__name__)
 ErrorWriter = Callable[[BaseException], tuple[int, dict[str, Any], dict[str, str]]]
@@ -92,15 +93,15 @@ def error_response(
     error: BaseException, write: ErrorWriter, ctx: RelayContext | None, requested: str | None
 ) -> Response:
     status, body, extra = write(error)
-    if status >= 500:
+    if not isinstance(error, AuterityError | ProviderError):
+        log.error("relay_unexpected_error", error=repr(error), exc_info=error)
+    elif status >= 500:
         log.warning(
             "relay_request_failed",
             error=type(error).__name__,
             status=status,
             attempts=ctx.attempts if ctx else None,
         )
-    if not isinstance(error, Exception) or type(error).__name__ == "AssertionError":
-        log.error("relay_unexpected_error", error=repr(error))
     headers = {**relay_headers(ctx, requested), **extra}
     for name, value in getattr(error, "headers", {}).items():
         headers.setdefault(name.lower(), value)

@@ -35,17 +35,16 @@ class OpenAIProvider:
     def _body(self, call: Call) -> dict[str, Any]:
         return {**call.body, "model": call.deployment.upstream_model}
 
+    async def _post(self, call: Call, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.http.post_json(
+            call.deployment, self._url(call, path), body, self._headers(call), call.timeout
+        )
+
     async def chat(self, call: Call) -> dict[str, Any]:
         body = self._body(call)
         body.pop("stream", None)
         body.pop("stream_options", None)
-        return await self.http.post_json(
-            call.deployment,
-            self._url(call, "/chat/completions"),
-            body,
-            self._headers(call),
-            call.timeout,
-        )
+        return await self._post(call, "/chat/completions", body)
 
     async def stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
         # Usage is always asked for, so every stream can be priced; the gateway drops the
@@ -71,13 +70,7 @@ class OpenAIProvider:
                 yield chunk
 
     async def embed(self, call: Call) -> dict[str, Any]:
-        return await self.http.post_json(
-            call.deployment,
-            self._url(call, "/embeddings"),
-            self._body(call),
-            self._headers(call),
-            call.timeout,
-        )
+        return await self._post(call, "/embeddings", self._body(call))
 
     async def aclose(self) -> None:
         """Pools belong to the shared outbound factory, which the gateway closes."""
