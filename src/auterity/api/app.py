@@ -55,6 +55,8 @@ def create_app(
         await identity.start()
         if engine is not None:
             await engine.start()
+        if relay is not None:
+            await relay.start()
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ keys) or the tenant's secret store and kept only in memory, never logged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -39,7 +40,7 @@ from auterity.relaycore.providers.local import LocalProvider, local_model_instal
 from auterity.relaycore.providers.openai import OpenAIProvider
 from auterity.relaycore.providers.transport import ProviderHttp
 from auterity.relaycore.routing import HeuristicScorer, LatencyTracker, Needs, Router
-from auterity.relaycore.tokens import count_inputs, count_messages
+from auterity.relaycore.tokens import count_inputs, count_messages, encoding
 from auterity.secrets import SecretService
 from auterity.secrets.backend import SecretNotFound
 
@@ -135,8 +136,15 @@ class RelayGateway:
             maxsize=10_000, ttl=CREDENTIAL_TTL, timer=time.monotonic
         )
         self._merged: dict[uuid.UUID, tuple[str, Catalog]] = {}
+        self._warming: asyncio.Task[Any] | None = None
+
+    async def start(self) -> None:
+        """Load the tokenizer in a thread now, so neither start-up nor the first request waits."""
+        self._warming = asyncio.create_task(asyncio.to_thread(encoding), name="relay-tokenizer")
 
     async def aclose(self) -> None:
+        if self._warming is not None:
+            await asyncio.gather(self._warming, return_exceptions=True)
         for provider in self.providers.values():
             await provider.aclose()
         await self.outbound.aclose()
