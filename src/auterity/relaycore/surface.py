@@ -21,7 +21,7 @@ from auterity.identity.context import IdentityContext
 from auterity.identity.deps import resolve_principal
 from auterity.identity.permissions import Permission
 from auterity.identity.principal import Principal
-from auterity.relaycore.costs import format_usd
+from auterity.relaycore.costs import Usage, cost_micros, format_usd
 from auterity.relaycore.gateway import RelayGateway
 from auterity.relaycore.pipeline import Attribution, RelayContext
 from auterity.relaycore.providers.base import ProviderError
@@ -77,10 +77,15 @@ def dumps(value: Any) -> bytes:
 def relay_headers(ctx: RelayContext | None, requested: str | None = None) -> dict[str, str]:
     """The x-auterity-* headers of an answer: which model and provider, the cost, and why."""
     deployment = ctx.deployment if ctx else None
+    cost = ctx.cost_micros if ctx else 0
+    if ctx and deployment and ctx.usage is None and ctx.needs:
+        # A stream's headers leave before its completion exists: the prompt's cost is what
+        # is known; usage accounting books the whole when the stream ends.
+        cost = cost_micros(deployment.price, Usage(prompt_tokens=ctx.needs.prompt_tokens))
     headers = {
         "x-auterity-model": deployment.model if deployment else (requested or ""),
         "x-auterity-provider": deployment.provider if deployment else "",
-        "x-auterity-cost-usd": format_usd(ctx.cost_micros if ctx else 0),
+        "x-auterity-cost-usd": format_usd(cost),
         "x-auterity-route": ctx.route_reason if ctx else "none",
     }
     request_id = current_request_id()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import openai
 import pytest
 
@@ -240,3 +241,27 @@ async def test_cost_header_is_exact_integer_arithmetic(relay: Relay) -> None:
     price = catalog.deployments["gpt-4o-mini"][0].price
     usage = Usage(prompt_tokens=1_234_567, completion_tokens=89_012, cached_tokens=200_000)
     assert format_usd(cost_micros(price, usage)) == "0.223592"
+
+
+async def test_stream_headers_name_the_route_and_the_prompt_cost(relay: Relay) -> None:
+    key = await relay.key()
+    async with (
+        httpx.AsyncClient(base_url=relay.url) as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={"model": "gpt-4o", "stream": True, "messages": HELLO_LONG},
+            headers={"Authorization": f"Bearer {key}"},
+        ) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-auterity-model"] == "gpt-4o"
+        assert response.headers["x-auterity-route"] == "explicit"
+        # ~1,000 prompt tokens at $2.50 per 1M: the prompt's cost, known before the answer.
+        assert 0.0024 < float(response.headers["x-auterity-cost-usd"]) < 0.0026
+        lines = [line async for line in response.aiter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert all(line.startswith("data: ") for line in lines)
+
+
+HELLO_LONG = [{"role": "user", "content": "hello " * 995}]
