@@ -138,3 +138,20 @@ async def test_rate_limited_provider_is_skipped_while_another_serves(relay: Rela
         answer = await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
         assert answer.choices[0].message.content == "[backup] hello"
     assert len(relay.upstreams.openai.requests()) == 1
+
+
+async def test_provider_and_client_keys_never_reach_the_logs(
+    relay: Relay, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level("DEBUG")
+    key = await relay.key()
+    client = relay.openai(key)
+    relay.upstreams.openai.api_key = "something-else"  # our key is refused: logged, not shown
+    relay.upstreams.anthropic.outage = Fault(status=500)
+    await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    with pytest.raises(openai.APIStatusError):
+        await client.chat.completions.create(model="claude-3-5-haiku", messages=HELLO)
+    written = caplog.text + "".join(capfd.readouterr())
+    assert "relay_request_failed" in written
+    for secret in ("sk-openai-test", "sk-ant-test", "sk-backup-test", key):
+        assert secret not in written

@@ -83,7 +83,7 @@ class Call:
 
     deployment: Deployment
     body: dict[str, Any]
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in a log line or a traceback's repr
     timeout: float
     headers: dict[str, str] = field(default_factory=dict)
 
