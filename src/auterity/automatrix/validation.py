@@ -51,7 +51,7 @@ class Report:
         }
 
 
-def _pointer(location: tuple[int | str, ...], raw: Any) -> str:
+def json_pointer(location: tuple[int | str, ...], raw: Any) -> str:
     parts: list[str] = []
     for part in location:
         parts.append(str(part).replace("~", "~0").replace("/", "~1"))
@@ -79,7 +79,7 @@ def _shape_errors(exc: ValidationError, prefix: tuple[int | str, ...], report: R
             hint = did_you_mean(str(loc[-1]), _KNOWN_FIELDS) or "remove it"
         elif item["type"] == "missing":
             message = f"required field {str(loc[-1])!r} is missing"
-        report.error(_pointer(loc, None), message, hint)
+        report.error(json_pointer(loc, None), message, hint)
 
 
 def validate(raw: Any, registry: ActionRegistry) -> Report:
@@ -280,7 +280,7 @@ def _check_parameters(
             elif item["type"] == "missing":
                 message = f"required parameter {str(loc[-1])!r} is missing"
                 hint = f"parameters: {', '.join(model.model_fields)}"
-            report.error(_pointer((*_split(pointer), *loc), None), message, hint)
+            report.error(json_pointer((*_split(pointer), *loc), None), message, hint)
 
 
 def _split(pointer: str) -> tuple[str, ...]:

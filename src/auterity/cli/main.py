@@ -16,6 +16,7 @@ from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
 from auterity.cli.runs import app as runs_app
 from auterity.cli.secrets import app as secrets_app
+from auterity.cli.templates import app as templates_app
 from auterity.cli.users import app as users_app
 from auterity.cli.workflows import run, validate
 from auterity.core.errors import SettingsError
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(runs_app, name="runs")
+app.add_typer(templates_app, name="template")
 app.command()(doctor)
 app.command()(validate)
 app.command()(run)

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from auterity.automatrix.actions.registry import default_registry
 from auterity.automatrix.documents import parse_document
+from auterity.automatrix.validation import Report
 from auterity.automatrix.validation import validate as validate_document
 from auterity.cli.backend import (
     Backend,
@@ -65,6 +66,19 @@ def validate(file: WorkflowFile) -> None:
         report_error(error)
         raise typer.Exit(1) from None
     report = validate_document(document, default_registry())
+    print_problems(report)
+    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    if report.errors:
+        out.print(f"[red]{escape(str(file))} is invalid[/red]: {counts}", soft_wrap=True)
+        raise typer.Exit(1)
+    steps = len(report.spec.steps) if report.spec else 0
+    out.print(
+        f"[green]{escape(str(file))} is valid[/green]: {steps} step(s), {counts}", soft_wrap=True
+    )
+
+
+def print_problems(report: Report) -> None:
+    """Each error and warning with its JSON pointer, and the hint under it."""
     for label, style, problems in (
         ("error", "red", report.errors),
         ("warning", "yellow", report.warnings),
@@ -77,14 +91,6 @@ def validate(file: WorkflowFile) -> None:
             )
             if problem.hint:
                 out.print(f"    hint: {escape(problem.hint)}", soft_wrap=True)
-    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
-    if report.errors:
-        out.print(f"[red]{escape(str(file))} is invalid[/red]: {counts}", soft_wrap=True)
-        raise typer.Exit(1)
-    steps = len(report.spec.steps) if report.spec else 0
-    out.print(
-        f"[green]{escape(str(file))} is valid[/green]: {steps} step(s), {counts}", soft_wrap=True
-    )
 
 
 def run(

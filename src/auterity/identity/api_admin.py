@@ -18,7 +18,7 @@ from auterity.core.errors import (
     ValidationFailed,
 )
 from auterity.core.pagination import keyset_page
-from auterity.identity import accounts, api_keys, audit
+from auterity.identity import accounts, api_keys, audit, tenant_settings
 from auterity.identity.deps import CurrentPrincipal, IdentityDep, TenantSession, require
 from auterity.identity.models import (
     ApiKey,
@@ -46,6 +46,7 @@ from auterity.identity.schemas import (
     TenantOut,
     TenantUpdate,
 )
+from auterity.identity.tenant_settings import TenantSettings, TenantSettingsPatch
 
 keys = APIRouter(prefix="/api/api-keys", tags=["api-keys"])
 members = APIRouter(prefix="/api/members", tags=["members"])
@@ -387,3 +388,41 @@ async def update_tenant(
         # Cached memberships carry the policy; drop this process's copies so it applies now.
         identity.runtime.cache.clear_local()
     return TenantOut.model_validate(row)
+
+
+@tenant.get("/settings", response_model=TenantSettings)
+async def get_tenant_settings(
+    principal: CurrentPrincipal, session: TenantSession
+) -> TenantSettings:
+    """The tenant's policy: SSRF exceptions, concurrency caps and the code sandbox."""
+    row = await session.get(Tenant, principal.tenant_id)
+    assert row is not None
+    return tenant_settings.parse(row.settings)
+
+
+@tenant.patch("/settings", response_model=TenantSettings)
+async def update_tenant_settings(
+    body: TenantSettingsPatch,
+    principal: Annotated[Principal, require(Permission.TENANT_ADMIN)],
+    session: TenantSession,
+    identity: IdentityDep,
+) -> TenantSettings:
+    """Replace the sections given; the others keep their values."""
+    row = await session.get(Tenant, principal.tenant_id)
+    assert row is not None
+    current = tenant_settings.parse(row.settings)
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    updated = TenantSettings.model_validate({**current.model_dump(mode="json"), **changes})
+    row.settings = updated.model_dump(mode="json")
+    audit.record(
+        session,
+        "tenant.settings_updated",
+        **principal.audit_actor(),
+        target_type="tenant",
+        target_id=row.id,
+        details=changes,
+    )
+    # Commit before invalidating, so no process can re-cache the old document in between.
+    await session.commit()
+    await identity.runtime.cache.invalidate(tenant_settings.cache_key(principal.tenant_id))
+    return updated

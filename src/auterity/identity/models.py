@@ -20,6 +20,8 @@ class Tenant(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per-tenant policy (SSRF exceptions, concurrency caps, code sandbox); see tenant_settings.
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class User(IdMixin, TimestampMixin, Base):

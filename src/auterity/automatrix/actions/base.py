@@ -93,6 +93,8 @@ class Action(Generic[InputT, OutputT]):
     # Whether running it twice is harmless; if not, whether it passes the idempotency key on.
     idempotent: ClassVar[bool] = True
     idempotency: ClassVar[str] = "not needed"
+    # Whether it talks to something outside the platform (template tests must can it).
+    reaches_outside: ClassVar[bool] = False
 
     async def run(self, ctx: ActionContext, params: InputT) -> OutputT | Suspend:
         raise NotImplementedError
@@ -104,6 +106,7 @@ class Action(Generic[InputT, OutputT]):
             "description": cls.description,
             "idempotent": cls.idempotent,
             "idempotency": cls.idempotency,
+            "reaches_outside": cls.reaches_outside,
             "input_schema": cls.Input.model_json_schema(),
             "output_schema": cls.Output.model_json_schema(),
         }

@@ -135,6 +135,7 @@ class HttpRequest(Action[HttpRequestInput, HttpResponseOutput]):
     Output = HttpResponseOutput
     idempotent = False
     idempotency = "sends Idempotency-Key header"
+    reaches_outside = True
 
     async def run(self, ctx: ActionContext, params: HttpRequestInput) -> HttpResponseOutput:
         http = ctx.http

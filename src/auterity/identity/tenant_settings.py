@@ -1,0 +1,87 @@
+"""Per-tenant policy: what a tenant's workflows may reach and how much they may run at once.
+
+Stored as one JSON document on the tenant row, validated by `TenantSettings` on the way in and
+on the way out, and cached per process (invalidated across processes through the cache's
+pub/sub) because the engine and the HTTP guard read it on every step.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import Field, IPvAnyNetwork
+
+from auterity.core.cache import Cache
+from auterity.core.database import Database
+from auterity.core.schemas import StrictModel
+from auterity.identity.models import Tenant
+
+SETTINGS_TTL = 60.0
+
+
+class HttpPolicy(StrictModel):
+    """Exceptions to the SSRF guard for this tenant's outbound requests."""
+
+    allowed_private_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Private, loopback or link-local networks this tenant may call (CIDR).",
+        max_length=100,
+    )
+    allowed_private_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names this tenant may call even when they resolve to a private address.",
+        max_length=100,
+    )
+
+
+class EnginePolicy(StrictModel):
+    """Concurrency caps for this tenant's runs, on top of the platform-wide caps."""
+
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=100_000)
+    max_concurrent_steps: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class CodePolicy(StrictModel):
+    """What this tenant's sandboxed `code.python` steps may do."""
+
+    allowed_imports: list[str] = Field(
+        default_factory=list,
+        description="Installed third-party packages the tenant's code may import.",
+        max_length=500,
+    )
+    network: bool = Field(default=False, description="Whether code steps may open sockets.")
+
+
+class TenantSettings(StrictModel):
+    http: HttpPolicy = Field(default_factory=HttpPolicy)
+    engine: EnginePolicy = Field(default_factory=EnginePolicy)
+    code: CodePolicy = Field(default_factory=CodePolicy)
+
+
+class TenantSettingsPatch(StrictModel):
+    """A partial update: each section given replaces that section."""
+
+    http: HttpPolicy | None = None
+    engine: EnginePolicy | None = None
+    code: CodePolicy | None = None
+
+
+def cache_key(tenant_id: uuid.UUID) -> str:
+    return f"tenant-settings:{tenant_id}"
+
+
+def parse(document: dict[str, Any] | None) -> TenantSettings:
+    return TenantSettings.model_validate(document or {})
+
+
+async def load(db: Database, cache: Cache, tenant_id: uuid.UUID) -> TenantSettings:
+    """The tenant's settings, from the cache or the database (defaults for an unknown tenant)."""
+
+    async def read() -> dict[str, Any]:
+        async with db.session(readonly=True) as session:
+            row = await session.get(Tenant, tenant_id)
+            return dict(row.settings or {}) if row is not None else {}
+
+    document: dict[str, Any] = await cache.get_or_load(cache_key(tenant_id), read, SETTINGS_TTL)
+    return parse(document)
