@@ -1,7 +1,7 @@
 """RelayCore: a tenant's own layer of the model catalog.
 
-Revision ID: 0012_relay
-Revises: 0011_run_retry
+Revision ID: 0014_relay
+Revises: 0013_templates
 Create Date: 2026-11-25
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_relay"
-down_revision: str | None = "0011_run_retry"
+revision: str = "0014_relay"
+down_revision: str | None = "0013_templates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
