@@ -21,6 +21,7 @@ from auterity.core.errors import ValidationFailed
 from auterity.core.logging import get_logger
 from auterity.core.runtime import Runtime
 from auterity.core.tenancy import UNSCOPED_KEY
+from auterity.identity import tenant_settings
 from auterity.integrations.http import NetworkPolicy, OutboundHttp
 from auterity.relaycore.breaker import Breakers
 from auterity.relaycore.catalog import (
@@ -242,8 +243,14 @@ class RelayGateway:
         timeout = (
             deployment.provider_spec.timeout_seconds or self.runtime.settings.relay_timeout_seconds
         )
-        key = await self.credential(ctx.principal.tenant_id, deployment)
-        return provider, Call(deployment, ctx.body, key, timeout)
+        tenant_id = ctx.principal.tenant_id
+        key = await self.credential(tenant_id, deployment)
+        network = None
+        if not deployment.trusted and deployment.provider_spec.kind != "local":
+            # A provider the tenant defined reaches what the tenant's own SSRF exceptions allow.
+            http = (await tenant_settings.load(self.runtime.db, self.runtime.cache, tenant_id)).http
+            network = NetworkPolicy.build(http.allowed_private_networks, http.allowed_private_hosts)
+        return provider, Call(deployment, ctx.body, key, timeout, network=network)
 
     # -- the default stages ---------------------------------------------------------------
 

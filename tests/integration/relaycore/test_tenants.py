@@ -84,6 +84,19 @@ async def test_tenant_provider_uses_its_own_secret_and_the_ssrf_guard(relay: Rel
         )
     assert guarded.value.status_code == 503 and "loopback" in str(guarded.value.message)
     assert relay.upstreams.backup.requests() == []
+    # The tenant's own SSRF exceptions apply to the providers it defines.
+    allowed = await relay.client.patch(
+        "/api/tenant/settings",
+        json={"http": {"allowed_private_networks": ["127.0.0.1/32"]}},
+        headers=relay.owner.headers,
+    )
+    assert allowed.status_code == 200, allowed.text
+    answer = await client.chat.completions.create(
+        model="my-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert answer.choices[0].message.content == "[backup] hi"
+    sent = relay.upstreams.backup.requests()[-1]
+    assert sent.headers["authorization"] == "Bearer sk-backup-test"  # the tenant's secret
 
 
 async def test_tenant_cannot_take_over_operator_providers(relay: Relay) -> None:

@@ -63,9 +63,7 @@ class AnthropicProvider:
         body, json_by_tool = openai_to_anthropic(
             {**call.body, "stream": False}, call.deployment.upstream_model
         )
-        answer = await self.http.post_json(
-            call.deployment, self._url(call), body, self._headers(call), call.timeout
-        )
+        answer = await self.http.post_json(call, self._url(call), body, self._headers(call))
         return anthropic_to_openai_response(answer, json_by_tool)
 
     async def stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
@@ -75,9 +73,7 @@ class AnthropicProvider:
             {**call.body, "stream": True}, call.deployment.upstream_model
         )
         translator = AnthropicToOpenAIStream(call.deployment.upstream_model, json_by_tool)
-        async with self.http.open(
-            call.deployment, self._url(call), body, self._headers(call), call.timeout
-        ) as response:
+        async with self.http.open(call, self._url(call), body, self._headers(call)) as response:
             async for _, data in sse_events(response):
                 try:
                     event = json.loads(data)

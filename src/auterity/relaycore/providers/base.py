@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from auterity.integrations.http import NetworkPolicy
 from auterity.relaycore.catalog import Deployment
 
 
@@ -86,6 +87,8 @@ class Call:
     api_key: str | None = field(repr=False)  # never in a log line or a traceback's repr
     timeout: float
     headers: dict[str, str] = field(default_factory=dict)
+    # The tenant's own SSRF exceptions, for providers the tenant defined.
+    network: NetworkPolicy | None = None
 
 
 class Provider(Protocol):

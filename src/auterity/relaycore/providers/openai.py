@@ -36,9 +36,7 @@ class OpenAIProvider:
         return {**call.body, "model": call.deployment.upstream_model}
 
     async def _post(self, call: Call, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.http.post_json(
-            call.deployment, self._url(call, path), body, self._headers(call), call.timeout
-        )
+        return await self.http.post_json(call, self._url(call, path), body, self._headers(call))
 
     async def chat(self, call: Call) -> dict[str, Any]:
         body = self._body(call)
@@ -51,11 +49,7 @@ class OpenAIProvider:
         # usage chunk again for clients that did not ask for it.
         body = {**self._body(call), "stream": True, "stream_options": {"include_usage": True}}
         async with self.http.open(
-            call.deployment,
-            self._url(call, "/chat/completions"),
-            body,
-            self._headers(call),
-            call.timeout,
+            call, self._url(call, "/chat/completions"), body, self._headers(call)
         ) as response:
             async for _, data in sse_events(response):
                 if data == "[DONE]":

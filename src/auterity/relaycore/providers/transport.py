@@ -21,6 +21,7 @@ from auterity.core.clock import utcnow
 from auterity.integrations.http import AddressBlocked, NetworkPolicy, OutboundHttp
 from auterity.relaycore.catalog import Deployment
 from auterity.relaycore.providers.base import (
+    Call,
     ProviderError,
     ProviderNotConfigured,
     UpstreamRateLimited,
@@ -41,18 +42,16 @@ class ProviderHttp:
         hosts = [urlsplit(url).hostname or "" for url in trusted_base_urls]
         self.trusted_policy = NetworkPolicy.build(hosts=[h for h in hosts if h])
 
-    def client(self, deployment: Deployment) -> httpx.AsyncClient:
-        return self.outbound.client(self.trusted_policy if deployment.trusted else None)
+    def client(self, call: Call) -> httpx.AsyncClient:
+        if call.deployment.trusted:
+            return self.outbound.client(self.trusted_policy)
+        return self.outbound.client(call.network)
 
     async def post_json(
-        self,
-        deployment: Deployment,
-        url: str,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        timeout: float,
+        self, call: Call, url: str, body: dict[str, Any], headers: dict[str, str]
     ) -> dict[str, Any]:
-        async with self.open(deployment, url, body, headers, timeout) as response:
+        deployment = call.deployment
+        async with self.open(call, url, body, headers) as response:
             raw = await _read(response)
         try:
             answer: dict[str, Any] = json.loads(raw)
@@ -62,15 +61,11 @@ class ProviderHttp:
 
     @asynccontextmanager
     async def open(
-        self,
-        deployment: Deployment,
-        url: str,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        timeout: float,
+        self, call: Call, url: str, body: dict[str, Any], headers: dict[str, str]
     ) -> AsyncIterator[httpx.Response]:
         """A streamed response with a 2xx status; other statuses raise mapped errors."""
-        client = self.client(deployment)
+        deployment, timeout = call.deployment, call.timeout
+        client = self.client(call)
         request = client.build_request(
             "POST",
             url,
