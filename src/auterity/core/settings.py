@@ -187,6 +187,33 @@ class Settings(BaseSettings):
         default=1024, ge=1, le=8192, description="Completion length when a request sets none."
     )
 
+    # RelayCore, the AI gateway.
+    relay_catalog_path: Path | None = Field(
+        default=None,
+        description="A YAML model catalog laid over the shipped one (providers, models, "
+        "prices, aliases, policies).",
+    )
+    relay_provider_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Operator API keys by provider name, as JSON: {"openai": "sk-..."}.',
+    )
+    relay_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="Longest wait for a provider's answer or chunk."
+    )
+    relay_breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failures within the window that open a breaker."
+    )
+    relay_breaker_window_seconds: float = Field(default=60.0, gt=0, le=3600)
+    relay_breaker_cooldown_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How long an open breaker waits to probe."
+    )
+    relay_max_retry_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Longest Retry-After the gateway waits out before one more try.",
+    )
+
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
         description="Where tenant secrets live: encrypted rows in our database, or Vault KV v2.",

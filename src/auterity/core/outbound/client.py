@@ -58,11 +58,13 @@ def guarded_client(
     headers: Mapping[str, str] | None = None,
     limits: httpx.Limits = LIMITS,
     resolve: Resolver = system_resolver,
+    http2: bool = False,
 ) -> httpx.AsyncClient:
     """An httpx client whose every connection goes through the SSRF guard under `policy`;
-    it follows no redirects by itself, keeps no cookies and ignores proxy variables."""
+    it follows no redirects by itself, keeps no cookies and ignores proxy variables.
+    `http2` is offered through ALPN on TLS connections (needs `h2`); plain http stays 1.1."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, resolve=resolve),
+        transport=GuardedTransport(policy, limits=limits, resolve=resolve, http2=http2),
         timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -114,7 +116,10 @@ class OutboundHttp:
         limits: httpx.Limits = LIMITS,
         resolve: Resolver = system_resolver,
         tenant_policies: TenantPolicies | None = None,
+        http2: bool = False,
     ) -> None:
+        # http2: offered through ALPN on TLS connections (needs `h2`); plain http stays 1.1.
+        self.http2 = http2
         self.policy = policy or NetworkPolicy()
         self.tenant_policies = tenant_policies
         self.timeout = timeout
@@ -142,7 +147,11 @@ class OutboundHttp:
         client = self._clients.get(effective)
         if client is None or client.is_closed:
             client = guarded_client(
-                effective, timeout=self.timeout, limits=self._limits, resolve=self._resolve
+                effective,
+                timeout=self.timeout,
+                limits=self._limits,
+                resolve=self._resolve,
+                http2=self.http2,
             )
             self._clients[effective] = client
         return client

@@ -171,13 +171,19 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """
 
     def __init__(
-        self, policy: NetworkPolicy, *, limits: httpx.Limits, resolve: Resolver = system_resolver
+        self,
+        policy: NetworkPolicy,
+        *,
+        limits: httpx.Limits,
+        resolve: Resolver = system_resolver,
+        http2: bool = False,
     ) -> None:
-        super().__init__(trust_env=False, limits=limits)
+        super().__init__(trust_env=False, limits=limits, http2=http2)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
+            http2=http2,
             network_backend=GuardedNetworkBackend(policy, resolve=resolve),
         )
