@@ -39,11 +39,13 @@ from typing import Any
 import uvloop
 from api_baseline import cpu_seconds, machine_busy_seconds, pick_cores, settle
 from gateways import (
+    NICE,
     RelayConfig,
     Target,
     ensure_portkey,
     mock_upstream,
     portkey_gateway,
+    postgres_unavailable,
     relay_server,
 )
 from loadgen import LoadResult, pin_to_core, run_load
@@ -325,6 +327,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
     parser.add_argument("--timeout", type=float, default=2.0, help="request timeout, seconds")
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of RelayCore to this file")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness change for the generator and every server (e.g. -10 on a shared "
+        "machine, needs root); PostgreSQL and Redis keep theirs",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the servers' logs and data")
     parser.add_argument("--json", type=Path, default=Path("var/bench/relay_overhead.json"))
     args = parser.parse_args(argv)
     args.warmup = 2.0
@@ -343,6 +353,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
+        NICE["value"] = args.nice
+        console.print(f"Generator and servers run at niceness {os.nice(0)}.")
     generator_core, server_core = pick_cores()
     if generator_core is not None and pin_to_core(generator_core):
         console.print(
@@ -355,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "rates": args.rates,
         "connections": args.connections,
+        "nice": args.nice,
         "load_average_before": os.getloadavg(),
         "busiest_processes_before": machine_snapshot(),
     }
@@ -364,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
             direct = stack.enter_context(mock_upstream(root, server_core))
             upstream = direct.url.removesuffix("/chat/completions")
             targets = [direct]
+            if "relaycore" in args.targets and args.relay_db == "postgres":
+                reason = postgres_unavailable()
+                if reason:
+                    console.print(f"[yellow]{reason}: RelayCore runs on SQLite.[/yellow]")
+                    args.relay_db = "sqlite"
             if "relaycore" in args.targets:
                 config = RelayConfig(
                     upstream,
@@ -388,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
             assert direct.process is not None
             rows = drive(targets, args, direct.process.pid, generator_core)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            console.print(f"Servers' logs and data kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     order = [t for t in ("direct", "relaycore", "portkey") if t in args.targets]
     console.print(table(rows, order))
     for line in summary(rows):
