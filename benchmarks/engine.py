@@ -210,7 +210,7 @@ async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
         )
     else:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
-        await _pg_execute(f'CREATE SCHEMA "{schema}"')
+        await pg_execute(f'CREATE SCHEMA "{schema}"')
         settings = load_settings(
             data_dir=workdir / "var",
             database_url=POSTGRES_URL,
@@ -237,10 +237,10 @@ async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
             await engine.stop()
         await db.dispose()
         if schema is not None:
-            await _pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-async def _pg_execute(sql: str) -> None:
+async def pg_execute(sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://"))
@@ -252,7 +252,7 @@ async def _pg_execute(sql: str) -> None:
 
 async def postgres_unavailable() -> str | None:
     try:
-        await asyncio.wait_for(_pg_execute("SELECT 1"), 5)
+        await asyncio.wait_for(pg_execute("SELECT 1"), 5)
         return None
     except Exception as exc:
         return f"PostgreSQL at {POSTGRES_URL} did not answer: {exc!r}"

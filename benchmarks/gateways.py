@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from api_baseline import free_port, stop_group
+from engine import POSTGRES_URL, pg_execute
+from engine import postgres_unavailable as engine_postgres_unavailable
+
 HERE = Path(__file__).resolve().parent
 UPSTREAM_KEY = "sk-bench-upstream"
 PORTKEY_VERSION = "1.15.2"
 PORTKEY_DIR = HERE / ".portkey"
-POSTGRES_URL = os.environ.get(
-    "AUTERITY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 REDIS_URL = os.environ.get("AUTERITY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RELAY_MODEL = "bench-mini"  # the catalog entry RelayCore routes to the mock
 # A small, ordinary request: a system prompt, one user turn, a token cap.
@@ -87,13 +87,7 @@ def spawn(
     try:
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 def call(
@@ -136,14 +130,6 @@ def wait_until_answering(target: Target, log: Path, limit_s: float = 90) -> None
             last = f"{status} {answer[:300]!r}"
         time.sleep(0.2)
     raise RuntimeError(f"{target.name} never answered 200 (last: {last}):\n{log_tail(log)}")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the mock upstream ---------------------------------------------------------------------
@@ -196,22 +182,11 @@ def catalog_yaml(upstream: str) -> str:
     )
 
 
-async def _pg_execute(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def postgres_unavailable() -> str | None:
     """Why PostgreSQL or Redis cannot serve the relay here, or None when both answer."""
-    try:
-        asyncio.run(asyncio.wait_for(_pg_execute("SELECT 1"), 5))
-    except Exception as exc:
-        return f"PostgreSQL at {POSTGRES_URL} did not answer: {exc!r}"
+    reason = asyncio.run(engine_postgres_unavailable())
+    if reason:
+        return reason
     import redis
 
     try:
@@ -307,7 +282,7 @@ def relay_server(config: RelayConfig, root: Path, core: int | None) -> Iterator[
     schema = None
     if config.database == "postgres":
         schema = f"relaybench_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_pg_execute(f'CREATE SCHEMA "{schema}"'))
+        asyncio.run(pg_execute(f'CREATE SCHEMA "{schema}"'))
     try:
         port = free_port()
         log = data_dir / "relaycore.log"
@@ -340,7 +315,7 @@ def relay_server(config: RelayConfig, root: Path, core: int | None) -> Iterator[
             yield RelayServer(target, log)
     finally:
         if schema is not None:
-            asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+            asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 # -- Portkey ---------------------------------------------------------------------------------
