@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test bench lint format install clean
+.PHONY: run test bench lint format install clean bwrap
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -33,7 +33,18 @@ $(OIDC_STAMP): $(OIDC_FIXTURE)/package-lock.json
 	cd $(OIDC_FIXTURE) && npm ci --no-audit --no-fund
 	@touch $(OIDC_STAMP)
 
-test: $(STAMP) $(OIDC_STAMP)
+# Code steps run in bubblewrap namespaces (docs/CODE_STEPS.md); their tests cover it and the
+# plain-process fallback.
+BWRAP := $(shell command -v bwrap 2>/dev/null)
+
+bwrap:
+ifeq ($(BWRAP),)
+	@command -v apt-get >/dev/null && { apt-get update && apt-get install -y --no-install-recommends bubblewrap || \
+		sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends bubblewrap'; } || \
+		echo "bubblewrap (bwrap) is missing and could not be installed: code-step tests run without it"
+endif
+
+test: $(STAMP) $(OIDC_STAMP) bwrap
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)

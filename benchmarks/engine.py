@@ -6,11 +6,17 @@ Cases (each on a fresh SQLite file, and on PostgreSQL in a schema of its own):
     here too, in its own virtualenv and ephemeral local mode, for a ratio measured on this box.
   * a 3-step workflow: runs per second, and the engine's own time per step;
   * 1,000-step fan-out at concurrency 50, as one for_each and as 1,000 independent steps:
-    total time and peak Python memory.
+    total time and peak Python memory;
+  * user code (`--only code`): Windmill's harness of 40 sequential fibo(10) steps and 10
+    sequential fibo(33) steps, three ways: sandboxed `code.python` (warm pool of bwrap
+    zygotes), SDK `@step`s in-process (`python.step`), and Prefect 3 with the same function.
+  * the 3-step workflow again with the Celery executor: each step a Celery task run by
+    `auterity worker` subprocesses (Redis broker at AUTERITY_BENCH_REDIS_URL).
 
 Runs go through the engine API (service.create_workflow / service.start_run, engine.wake,
 engine.wait_for), as the HTTP routes do, minus HTTP. Usage:
     .venv/bin/python benchmarks/engine.py [--quick] [--only CASE ...] [--no-postgres] [--no-prefect]
+        [--celery-workers N] [--celery-concurrency N]
 """
 
 from __future__ import annotations
@@ -34,18 +40,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import code_fibo
+from code_fibo import FIBO_CODE
 from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
-from auterity.automatrix import service
+from auterity.automatrix import python_modules, service
 from auterity.automatrix.actions.base import Action, ActionContext, ActionInput
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
+from auterity.automatrix.executors.base import Executor
 from auterity.automatrix.models import Workflow
 from auterity.core import migrate
 from auterity.core.database import Database
-from auterity.core.settings import load_settings
+from auterity.core.settings import Settings, get_settings, load_settings
 from auterity.core.tenancy import bind_tenant
 from auterity.identity.accounts import create_tenant_with_owner
 
@@ -57,9 +66,19 @@ PREFECT_VENV = Path(
         "AUTERITY_BENCH_PREFECT_VENV", str(Path(tempfile.gettempdir()) / "auterity-bench-prefect")
     )
 )
+REDIS_URL = os.environ.get("AUTERITY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 PREFECT_SCRIPT = Path(__file__).with_name("prefect_sequential.py")
-WINDMILL_PUBLISHED = {"Hatchet": 1.22, "Temporal": 2.97, "Prefect": 4.87}
-CASES = ("sequential", "three_step", "fanout")
+CODE_FIBO_SOURCE = Path(code_fibo.__file__).read_text()
+WINDMILL_PUBLISHED = {
+    "Hatchet": 1.22,
+    "Temporal": 2.97,
+    "Prefect": 4.87,
+    "Windmill": 4.38,
+    "Windmill, dedicated worker": 2.09,
+}
+CASES = ("sequential", "three_step", "fanout", "code", "three_step_celery")
+# A code step's default limits (10 s of CPU) would stop fibo(33) on a slow, shared machine.
+CODE_LIMITS = {"code_cpu_seconds": 600, "code_wall_seconds": 1200.0}
 console = Console()
 
 
@@ -198,28 +217,39 @@ class Harness:
         return finished - started, finished - queued
 
 
+@dataclass
+class CeleryWorkers:
+    count: int = 2
+    concurrency: int = 8
+
+
+CELERY = CeleryWorkers()  # set from the command line
+
+
 @asynccontextmanager
-async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
+async def harness(
+    backend: str, workdir: Path, celery: CeleryWorkers | None = None
+) -> AsyncIterator[Harness]:
     schema = None
+    values: dict[str, Any] = {"data_dir": workdir / "var", "log_level": "warning", **CODE_LIMITS}
     if backend == "sqlite":
-        settings = load_settings(
-            data_dir=workdir / "var",
-            database_url=f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}",
-            log_level="warning",
-            _env_file=None,
+        values["database_url"] = (
+            f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
         )
     else:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         await pg_execute(f'CREATE SCHEMA "{schema}"')
-        settings = load_settings(
-            data_dir=workdir / "var",
-            database_url=POSTGRES_URL,
-            database_schema=schema,
-            log_level="warning",
-            _env_file=None,
-        )
+        values |= {"database_url": POSTGRES_URL, "database_schema": schema}
+    if celery is not None:
+        values |= {
+            "executor": "celery",
+            "redis_url": REDIS_URL,
+            "celery_queue": f"bench-{uuid.uuid4().hex[:8]}",
+        }
+    settings = load_settings(**values, _env_file=None)
     db = Database(settings)
     engine: Engine | None = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         await migrate.upgrade(db)
         async with db.session() as session:
@@ -229,15 +259,49 @@ async def harness(backend: str, workdir: Path) -> AsyncIterator[Harness]:
                 password=f"Bench-{uuid.uuid4().hex}!",
                 tenant_name="Benchmark",
             )
-        engine = Engine(db, registry())
+        executor = None
+        if celery is not None:
+            settings.ensure_secret_key()
+            workers = [start_worker(settings, celery.concurrency) for _ in range(celery.count)]
+            executor = _celery_executor(settings)
+        engine = Engine(db, registry(), executor=executor)
         await engine.start()
         yield Harness(db, engine, tenant.id)
     finally:
         if engine is not None:
             await engine.stop()
+        for worker in workers:
+            worker.terminate()
+            worker.wait(30)
         await db.dispose()
         if schema is not None:
             await pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _celery_executor(settings: Settings) -> Callable[[str], Executor]:
+    from auterity.automatrix.executors.celery import CeleryExecutor
+
+    return lambda owner: CeleryExecutor(settings, owner)
+
+
+def start_worker(settings: Settings, concurrency: int) -> subprocess.Popen[bytes]:
+    """An `auterity worker` with the benchmark's action (this script, in --worker mode)."""
+    env = {
+        **os.environ,
+        "AUTERITY_DATA_DIR": str(settings.data_dir),
+        "AUTERITY_DATABASE_URL": settings.database_url,
+        "AUTERITY_REDIS_URL": str(settings.redis_url),
+        "AUTERITY_CELERY_QUEUE": settings.celery_queue,
+        "AUTERITY_LOG_LEVEL": "warning",
+    }
+    if settings.database_schema:
+        env["AUTERITY_DATABASE_SCHEMA"] = settings.database_schema
+    return subprocess.Popen(
+        [sys.executable, __file__, "--worker", str(concurrency)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def pg_execute(sql: str) -> None:
@@ -276,6 +340,8 @@ class Sizes:
     three_step_latency_runs: int = 30
     three_step_throughput_runs: int = 1000
     fanout_items: int = 1000
+    heavy_runs: int = 1
+    celery_runs: int = 300
 
 
 async def case_sequential(h: Harness, sizes: Sizes) -> dict[str, float]:
@@ -326,11 +392,62 @@ async def case_fanout(h: Harness, sizes: Sizes) -> dict[str, float]:
     }
 
 
+def code_spec(steps: int, n: int) -> dict[str, Any]:
+    """`steps` sequential sandboxed code steps, each computing fibo(n)."""
+    return {
+        "name": f"code-{steps}-fibo-{n}",
+        "steps": [
+            {"id": f"s{i}", "uses": "code.python", "with": {"code": FIBO_CODE, "inputs": {"n": n}}}
+            | ({"needs": [f"s{i - 1}"]} if i else {})
+            for i in range(steps)
+        ],
+        "outputs": {"last": f"{{{{ steps.s{steps - 1}.output }}}}"},
+    }
+
+
+async def case_code(h: Harness, sizes: Sizes) -> dict[str, float]:
+    """Windmill's two harnesses, sandboxed and in-process (the SDK module deployed first)."""
+    source = CODE_FIBO_SOURCE
+    async with h.db.session() as session:
+        ref = await python_modules.deploy(session, h.tenant_id, "code_fibo", source, "benchmark")
+    result: dict[str, float] = {}
+    for label, steps, n, sdk_flow, runs in (
+        ("light", 40, 10, code_fibo.light, sizes.sequential_runs),
+        ("heavy", 10, 33, code_fibo.heavy, sizes.heavy_runs),
+    ):
+        sandboxed = await h.workflow(code_spec(steps, n))
+        in_process = await h.workflow(sdk_flow.compile(ref))
+        if label == "light":  # warm-up: zygotes start, the module is imported, caches fill
+            await h.run(sandboxed)
+            await h.run(in_process)
+        result[f"{label}_sandboxed"] = statistics.median(
+            [await h.run(sandboxed) for _ in range(runs)]
+        )
+        result[f"{label}_in_process"] = statistics.median(
+            [await h.run(in_process) for _ in range(runs)]
+        )
+    return result
+
+
+async def case_three_step_celery(h: Harness, sizes: Sizes) -> dict[str, float]:
+    return await case_three_step(
+        h, Sizes(three_step_latency_runs=20, three_step_throughput_runs=sizes.celery_runs)
+    )
+
+
 CASE_FUNCS: dict[str, Callable[[Harness, Sizes], Any]] = {
     "sequential": case_sequential,
     "three_step": case_three_step,
     "fanout": case_fanout,
+    "code": case_code,
+    "three_step_celery": case_three_step_celery,
 }
+CODE_ROWS = (
+    ("light_sandboxed", "40 x fibo(10)", "code.python, sandboxed", "< 1 s"),
+    ("light_in_process", "", "SDK @step, in-process", "< 0.4 s"),
+    ("heavy_sandboxed", "10 x fibo(33)", "code.python, sandboxed", ""),
+    ("heavy_in_process", "", "SDK @step, in-process", ""),
+)
 
 
 def rows_for(case: str, result: dict[str, float], backend: str, rows: dict[str, Row]) -> None:
@@ -380,6 +497,43 @@ def rows_for(case: str, result: dict[str, float], backend: str, rows: dict[str, 
             "",
             "engine time per step, under load",
             "≤ 1 ms",
+            result["per_step_loaded_ms"],
+            f"{result['per_step_loaded_ms']:.2f} ms",
+        )
+    elif case == "code":
+        for key, case_name, metric, goal in CODE_ROWS:
+            put(f"code_{key}", case_name, metric, goal, result[key], f"{result[key]:.3f} s")
+    elif case == "three_step_celery":
+        put(
+            "c_runs_s",
+            f"3-step workflow, Celery executor ({CELERY.count} workers x {CELERY.concurrency})",
+            "runs/s, created and run",
+            "",
+            result["runs_per_s"],
+            f"{result['runs_per_s']:.0f}",
+        )
+        put(
+            "c_engine_runs_s",
+            "",
+            "runs/s, engine (runs queued)",
+            "",
+            result["engine_runs_per_s"],
+            f"{result['engine_runs_per_s']:.0f}",
+        )
+        put("c_lat", "", "latency of one run", "", result["latency"], f"{result['latency']:.4f} s")
+        put(
+            "c_per_step",
+            "",
+            "time per step, one run alone",
+            "",
+            result["per_step_ms"],
+            f"{result['per_step_ms']:.2f} ms",
+        )
+        put(
+            "c_per_step_loaded",
+            "",
+            "time per step, under load",
+            "",
             result["per_step_loaded_ms"],
             f"{result['per_step_loaded_ms']:.2f} ms",
         )
@@ -441,7 +595,9 @@ def prefect_python(install: bool) -> tuple[Path | None, str | None]:
     return python, None
 
 
-def run_prefect(runs: int, install: bool) -> tuple[dict[str, Any] | None, str | None]:
+def run_prefect(
+    runs: int, install: bool, steps: int = 40, n: int = 10
+) -> tuple[dict[str, Any] | None, str | None]:
     python, reason = prefect_python(install)
     if python is None:
         return None, reason
@@ -453,11 +609,13 @@ def run_prefect(runs: int, install: bool) -> tuple[dict[str, Any] | None, str | 
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_LOGGING_TO_API_ENABLED": "false",
+            # Its server's start-up needs more than the default 20 s on a loaded machine.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         }
         env.pop("PREFECT_API_URL", None)
         try:
             done = subprocess.run(
-                [str(python), str(PREFECT_SCRIPT), str(runs)],
+                [str(python), str(PREFECT_SCRIPT), str(runs), str(steps), str(n)],
                 capture_output=True,
                 text=True,
                 timeout=900,
@@ -476,18 +634,66 @@ def run_prefect(runs: int, install: bool) -> tuple[dict[str, Any] | None, str | 
 # -- main ----------------------------------------------------------------------------------------
 
 
+def code_table(
+    table: Table,
+    rows: dict[str, Row],
+    backends: list[str],
+    light: dict[str, Any] | None,
+    heavy: dict[str, Any] | None,
+) -> None:
+    """The user-code rows after the engine's own: each way's total and, in brackets, Prefect's
+    time divided by it (how many times faster than Prefect)."""
+    if "code_light_sandboxed" not in rows:
+        return
+    table.add_section()
+    for key, case_name, metric, goal in CODE_ROWS:
+        row = rows[f"code_{key}"]
+        reference = light if key.startswith("light") else heavy
+        shown = []
+        for backend in backends:
+            value = row.raw.get(backend)
+            if value is None:
+                shown.append("—")
+            elif reference is None:
+                shown.append(f"{value:.3f} s")
+            else:
+                ratio = statistics.median(reference["times"]) / value
+                shown.append(f"{value:.3f} s ({ratio:.1f}x)")
+        table.add_row(case_name, metric, *shown, goal)
+    for label, reference in (("40 x fibo(10)", light), ("10 x fibo(33)", heavy)):
+        if reference is not None:
+            median = statistics.median(reference["times"])
+            table.add_row(
+                f"Prefect {reference['version']}, {label}",
+                "same function as tasks, median (the (Nx) above: Prefect ÷ that row)",
+                *(f"{median:.3f} s" for _ in backends),
+                "",
+            )
+
+
 async def bench_backend(backend: str, cases: list[str], sizes: Sizes) -> dict[str, Any]:
     results = {}
     with tempfile.TemporaryDirectory(prefix="auterity-enginebench-") as tmp:
         for case in cases:
             # A fresh database per case, so one case's rows do not slow the next.
-            async with harness(backend, Path(tmp)) as h:
+            celery = CELERY if case == "three_step_celery" else None
+            async with harness(backend, Path(tmp), celery) as h:
                 console.print(f"[dim]{backend}: {case}…[/dim]")
                 results[case] = await CASE_FUNCS[case](h, sizes)
     return results
 
 
+def worker(concurrency: int) -> None:
+    """`auterity worker` with the benchmark's action (a step must exist where it runs)."""
+    from auterity.cli.worker import run_worker
+
+    run_worker(get_settings(), registry(), concurrency=concurrency)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        worker(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=CASES, default=list(CASES))
     parser.add_argument("--no-postgres", action="store_true")
@@ -495,8 +701,11 @@ def main() -> None:
     parser.add_argument("--no-prefect-install", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--celery-workers", type=int, default=CELERY.count)
+    parser.add_argument("--celery-concurrency", type=int, default=CELERY.concurrency)
     args = parser.parse_args()
-    sizes = Sizes(3, 10, 300, 1000) if args.quick else Sizes()
+    CELERY.count, CELERY.concurrency = args.celery_workers, args.celery_concurrency
+    sizes = Sizes(3, 10, 300, 1000, heavy_runs=1, celery_runs=100) if args.quick else Sizes()
 
     backends = ["sqlite"]
     notes: list[str] = []
@@ -514,8 +723,8 @@ def main() -> None:
         for case, result in raw[backend].items():
             rows_for(case, result, backend, rows)
 
-    prefect = None
-    if "sequential" in args.only:
+    prefect = heavy_prefect = None
+    if "sequential" in args.only or "code" in args.only:
         if args.no_prefect:
             notes.append("Prefect not run (--no-prefect).")
         else:
@@ -527,10 +736,16 @@ def main() -> None:
             if prefect is None:
                 notes.append(f"Prefect could not be run: {reason}")
             raw["prefect"] = prefect or {"error": reason}
+            if prefect is not None and "code" in args.only:
+                console.print("[dim]Prefect 3: 10 sequential fibo(33) tasks…[/dim]")
+                heavy_prefect, reason = run_prefect(sizes.heavy_runs, False, 10, 33)
+                if heavy_prefect is None:
+                    notes.append(f"Prefect (10 x fibo(33)) could not be run: {reason}")
+                raw["prefect_heavy"] = heavy_prefect or {"error": reason}
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
-        title=f"AutoMatrix engine, local executor — {platform.python_implementation()} "
+        title=f"AutoMatrix engine — {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPU(s), load {load:.1f} at start"
     )
     table.add_column("Case")
@@ -538,7 +753,9 @@ def main() -> None:
     for backend in backends:
         table.add_column("SQLite" if backend == "sqlite" else "PostgreSQL", justify="right")
     table.add_column("Goal", justify="right")
-    for row in rows.values():
+    for key, row in rows.items():
+        if key.startswith("code_"):
+            continue  # in code_table, with the ratios to Prefect
         table.add_row(
             row.case, row.metric, *(row.values.get(b, "—") for b in backends), row.goal or ""
         )
@@ -562,7 +779,8 @@ def main() -> None:
         table.add_row(
             "", "Prefect ÷ AutoMatrix", *(f"{median / seq[b]:.1f}x" for b in backends), ""
         )
-    if "seq" in rows:
+    code_table(table, rows, backends, prefect, heavy_prefect)
+    if "seq" in rows or "code_light_sandboxed" in rows:
         table.add_section()
         for name, seconds in WINDMILL_PUBLISHED.items():
             table.add_row(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import api_baseline
+import local_model
 from rich.console import Console
 
 
@@ -25,6 +26,7 @@ def _child(script: str) -> Callable[[], int]:
 BENCHMARKS: list[tuple[str, Callable[[], int]]] = [
     ("api_baseline", lambda: api_baseline.main([])),
     ("engine", _child("engine.py")),
+    ("local_model", lambda: local_model.main([])),
     ("relay_overhead", _child("relay_overhead.py")),
 ]
 

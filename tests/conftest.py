@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 
 from auterity.api import create_app
 from auterity.core import migrate
+from auterity.core.clock import FrozenClock, set_clock
 from auterity.core.database import Database
 from auterity.core.settings import Settings, load_settings
 
@@ -133,6 +135,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """The one clock, frozen at now (to the second) for the test; it moves when told to."""
+    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    previous = set_clock(frozen)
+    try:
+        yield frozen
+    finally:
+        set_clock(previous)
 
 
 @pytest.fixture

@@ -1,5 +1,9 @@
-"""Crash test: kill -9 the process driving runs mid-way; a restarted one finishes every run and
+"""Crash test: kill -9 the process running steps mid-way; a restarted one finishes every run and
 each side effect happens once, because retried steps send the same idempotency key.
+
+With the local executor the victim is `auterity up` itself (it drives the runs and runs their
+steps); with the Celery executor it is an `auterity worker` (with its whole pool), whose
+unacknowledged tasks another worker takes over.
 
 The side effects are POSTs to a local server that honours `Idempotency-Key` the way payment
 APIs do: the first request with a key takes effect, a repeat gets the stored answer back.
@@ -25,6 +29,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.celery_workers import celery_env, start_worker, stop_worker
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import free_port
 
@@ -75,26 +80,32 @@ def effects_server() -> Iterator[tuple[str, SideEffects]]:
 
 
 def _start(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "auterity.cli.main", "up", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # Output to a file (nobody drains a pipe while the test runs), shown if it never gets ready.
+    with (cwd / "up.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "auterity.cli.main", "up", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+def _wait_ready(base: str, process: subprocess.Popen[bytes], cwd: Path) -> None:
+    # Generous: migrations of every PostgreSQL schema on the server share one advisory lock,
+    # so parallel suites starting processes queue behind each other.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert process.poll() is None, "auterity up exited"
+        if process.poll() is not None:
+            break
         try:
             if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError("not ready in 30 s")
+    log = (cwd / "up.log").read_text(errors="replace")[-3000:]
+    raise AssertionError(f"auterity up not ready in 90 s (exit code {process.poll()}):\n{log}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -124,8 +135,12 @@ def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
         asyncio.run(run_sql(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+@pytest.mark.parametrize("executor", ["local", "celery"])
 def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
-    tmp_path: Path, effects_server: tuple[str, SideEffects], database_env: dict[str, str]
+    tmp_path: Path,
+    effects_server: tuple[str, SideEffects],
+    database_env: dict[str, str],
+    executor: str,
 ) -> None:
     url, seen = effects_server
     port = free_port()
@@ -141,6 +156,10 @@ def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
         "AUTERITY_RATE_LIMIT_PER_KEY": "0",
         "AUTERITY_ACCESS_LOG": "false",
     }
+    if executor == "celery":
+        # A dead worker's tasks go to another after 3 s (production: an hour, or the
+        # longest step).
+        env = celery_env({**env, "AUTERITY_CELERY_VISIBILITY_TIMEOUT": "3"})
     spec: dict[str, Any] = {
         "name": "payments",
         "steps": [
@@ -154,8 +173,10 @@ def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
         ],
     }
     process = _start(env, tmp_path, port)
+    worker_log = tmp_path / "worker.log"
+    worker = start_worker(env, worker_log, concurrency=4) if executor == "celery" else None
     try:
-        _wait_ready(base, process)
+        _wait_ready(base, process, tmp_path)
         with httpx.Client(base_url=base, timeout=10) as http:
             signup = http.post(
                 "/api/auth/signup",
@@ -177,14 +198,21 @@ def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
             deadline = time.monotonic() + 30
             while sum(seen.requests.values()) < RUNS * 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(10)
+            if worker is not None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(10)
+            else:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(10)
             assert sum(seen.effects.values()) < RUNS * STEPS, (
                 "the crash came too late to test anything"
             )
 
-            process = _start(env, tmp_path, port)
-            _wait_ready(base, process)
+            if worker is not None:
+                worker = start_worker(env, worker_log, concurrency=4)
+            else:
+                process = _start(env, tmp_path, port)
+                _wait_ready(base, process, tmp_path)
             deadline = time.monotonic() + 60
             statuses: dict[str, str] = {}
             while time.monotonic() < deadline:
@@ -194,12 +222,15 @@ def test_kill_minus_nine_mid_run_loses_nothing_and_repeats_nothing(
                 if all(s in ("succeeded", "failed", "cancelled") for s in statuses.values()):
                     break
                 time.sleep(0.2)
-        assert set(statuses.values()) == {"succeeded"}, statuses
+        log = worker_log.read_text(errors="replace")[-3000:] if worker is not None else ""
+        assert set(statuses.values()) == {"succeeded"}, (statuses, log)
         assert seen.missing_key == 0
         expected = {f"{run}:pay{n}" for run in run_ids for n in range(STEPS)}
         assert set(seen.effects) == expected
         assert all(count == 1 for count in seen.effects.values())
     finally:
+        if worker is not None:
+            stop_worker(worker)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(10)

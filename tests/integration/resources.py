@@ -136,6 +136,58 @@ async def workflow(client: httpx.AsyncClient, owner: Account) -> Resource:
     )
 
 
+_TEMPLATE = {
+    "name": "victim",
+    "parameters": {"type": "object", "properties": {"seconds": {"type": "integer", "default": 5}}},
+    "workflow": {
+        "name": "victim",
+        "steps": [{"id": "a", "uses": "delay", "with": {"seconds": "{{ params.seconds }}"}}],
+    },
+}
+
+
+async def _template(client: httpx.AsyncClient, owner: Account) -> dict[str, Any]:
+    created = await client.post(
+        "/api/templates",
+        json={**_TEMPLATE, "name": f"victim-{uuid.uuid4().hex[:6]}"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+@resource(
+    "/api/templates/{template_id}",
+    "/api/templates/{template_id}/versions",
+    "/api/templates/{template_id}/versions/{version}",
+    "/api/templates/{template_id}/versions/{version}/test",
+    "/api/templates/{template_id}/diff",
+    "/api/templates/{template_id}/instantiate",
+)
+async def template(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await _template(client, owner)
+    return Resource({"template_id": created["id"], "version": "1"}, {"POST": {}})
+
+
+@resource("/api/templates/{template_id}/rollback")
+async def template_rollback(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await _template(client, owner)
+    return Resource({"template_id": created["id"]}, {"POST": {"version": 1}})
+
+
+@resource("/api/workflows/{workflow_id}/template", "/api/workflows/{workflow_id}/template/upgrade")
+async def template_instance(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await _template(client, owner)
+    made = await client.post(
+        f"/api/templates/{created['id']}/instantiate",
+        json={"name": f"victim-{uuid.uuid4().hex[:6]}"},
+        headers=owner.headers,
+    )
+    assert made.status_code == 201, made.text
+    return Resource({"workflow_id": made.json()["id"]}, {"POST": {}})
+
+
 @resource(
     "/api/runs/{run_id}",
     "/api/runs/{run_id}/cancel",

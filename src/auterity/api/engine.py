@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Literal
 
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
+from auterity.automatrix.executors.base import Executor
+from auterity.automatrix.limits import ConcurrencyLimits
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
-from auterity.integrations.http import OutboundHttp
+from auterity.core.settings import Settings
+from auterity.identity import tenant_settings
+from auterity.identity.tenant_settings import TenantSettings
+from auterity.integrations.http import OutboundHttp, tenant_policies
 from auterity.secrets import SecretService
 
 
-def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretService) -> Engine:
+def build_engine(
+    runtime: Runtime,
+    actions: ActionRegistry,
+    secrets: SecretService,
+    *,
+    executor: Literal["local", "celery"] | None = None,
+) -> Engine:
+    """The engine; its steps run where `executor` (default: the settings) says. A Celery
+    worker builds one with `executor="local"`: the attempts it is sent run in it."""
+
     async def lookup(tenant_id: uuid.UUID, name: str) -> str | None:
         try:
             return await secrets.resolve_secret(tenant_id, name, on_behalf_of="workflow")
         except NotFound:
             return None
 
+    async def policy(tenant_id: uuid.UUID) -> TenantSettings:
+        return await tenant_settings.load(runtime.db, runtime.cache, tenant_id)
+
     settings = runtime.settings
+    chosen = executor or settings.executor
     return Engine(
         runtime.db,
         actions,
@@ -27,5 +47,20 @@ def build_engine(runtime: Runtime, actions: ActionRegistry, secrets: SecretServi
         lease_seconds=settings.engine_lease_seconds,
         poll_interval=settings.engine_poll_seconds,
         inline_output_bytes=settings.step_output_inline_bytes,
-        http=OutboundHttp.from_settings(settings),
+        http=OutboundHttp.from_settings(
+            settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
+        ),
+        limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
+        tenant_settings=policy,
+        executor=_celery(settings) if chosen == "celery" else None,
     )
+
+
+def _celery(settings: Settings) -> Callable[[str], Executor]:
+    def make(owner: str) -> Executor:
+        # Imported here: a process with the local executor never loads Celery.
+        from auterity.automatrix.executors.celery import CeleryExecutor
+
+        return CeleryExecutor(settings, owner)
+
+    return make

@@ -13,9 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select
 
-from auterity.automatrix import approvals, retry, service
+from auterity.automatrix import approvals, modules_api, retry, service
 from auterity.automatrix.actions.registry import ActionRegistry
-from auterity.automatrix.documents import parse_document
+from auterity.automatrix.documents import request_document
 from auterity.automatrix.engine import Engine
 from auterity.automatrix.events import event_payload, follow_events
 from auterity.automatrix.models import FINISHED_RUN, Run, Workflow, WorkflowVersion
@@ -60,7 +60,7 @@ SPEC_BODY = {
 }
 
 
-def _registry(request: Request) -> ActionRegistry:
+def registry_of(request: Request) -> ActionRegistry:
     registry: ActionRegistry = request.app.state.actions
     return registry
 
@@ -72,19 +72,11 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-async def _document(request: Request) -> tuple[Any, str | None]:
-    body = await request.body()
-    content_type = request.headers.get("content-type")
-    document = parse_document(body, content_type)
-    source = body.decode() if content_type and "yaml" in content_type else None
-    return document, source
-
-
 @workflows.post("/validate", response_model=ValidationOut, openapi_extra=SPEC_BODY)
 async def validate_workflow(request: Request, principal: Reader) -> ValidationOut:
     """Check a spec; answers every problem at once, each with a JSON pointer and a hint."""
-    document, _ = await _document(request)
-    return ValidationOut(**validate(document, _registry(request)).as_dict())
+    document, _ = await request_document(request)
+    return ValidationOut(**validate(document, registry_of(request)).as_dict())
 
 
 @workflows.post("", status_code=201, response_model=WorkflowOut, openapi_extra=SPEC_BODY)
@@ -92,8 +84,8 @@ async def create_workflow(
     request: Request, response: Response, principal: Writer, session: TenantSession
 ) -> WorkflowOut:
     """Save a new workflow (its version 1) from a JSON or YAML spec."""
-    document, source = await _document(request)
-    spec = service.checked_spec(document, _registry(request))
+    document, source = await request_document(request)
+    spec = service.checked_spec(document, registry_of(request))
     workflow, version = await service.create_workflow(
         session, spec, document, source, principal.user_id
     )
@@ -139,8 +131,8 @@ async def update_workflow(
             "Send If-Match with the ETag of the version you edited "
             f"(now {service.etag(workflow.current_version)})."
         )
-    document, source = await _document(request)
-    spec = service.checked_spec(document, _registry(request))
+    document, source = await request_document(request)
+    spec = service.checked_spec(document, registry_of(request))
     version = await service.update_workflow(
         session, workflow, if_match, spec, document, source, principal.user_id
     )
@@ -250,7 +242,7 @@ async def retry_run(
     original = await service.get_run(session, run_id)
     run = await retry.retry_run(
         session,
-        _registry(request),
+        registry_of(request),
         original,
         from_step=body.from_step,
         inputs=body.inputs,
@@ -405,7 +397,7 @@ async def run_websocket(websocket: WebSocket, run_id: uuid.UUID, after: int = 0)
 @catalog.get("/actions")
 async def list_actions(request: Request, principal: Reader) -> list[dict[str, Any]]:
     """Installed actions with their parameter and output JSON Schemas."""
-    registry = _registry(request)
+    registry = registry_of(request)
     return [registry.get(name).describe() for name in registry.names()]  # type: ignore[union-attr]
 
 
@@ -415,4 +407,4 @@ async def workflow_schema() -> dict[str, Any]:
     return spec_json_schema()
 
 
-routers = (workflows, runs, catalog)
+routers = (workflows, runs, catalog, modules_api.router)

@@ -1,8 +1,10 @@
 """Deciding an `approval` step from outside the engine (the API), safely against its timeout.
 
-Only the step row changes here (conditionally, so a timeout settled first wins); the driver
-holding the run's lease sees the decision and writes its `step.succeeded|failed` event, since
-only that driver numbers the events of a live run. The caller wakes the engine."""
+Only the step row changes here (conditionally, so a timeout settled first wins). When a
+driver holds the run's lease, it sees the decision and writes its `step.succeeded|failed`
+event, since only that driver numbers the events of a live run; when none does (its process
+stopped or died), the event is written here, and the engine that next claims the run goes on
+from the decided step. The caller wakes the engine."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auterity.automatrix.events import record_event_if_undriven
 from auterity.automatrix.models import StepRun, WorkflowVersion
 from auterity.automatrix.service import get_run
 from auterity.automatrix.spec import WorkflowSpec
@@ -77,6 +80,16 @@ async def decide(
     )
     if cast(CursorResult[Any], result).rowcount != 1:
         raise Conflict(f"Step {step_id!r} was decided or timed out meanwhile.")
+    # The same event a driver would write (waits.refresh_waiting).
+    announced: dict[str, Any] = {
+        "step": step_id,
+        "status": values["status"],
+        "attempt": step.attempt,
+        "decided_by": principal.label,
+    }
+    if values["error"]:
+        announced["error"] = values["error"]
+    await record_event_if_undriven(session, run, f"step.{values['status']}", announced)
     audit.record(
         session,
         "workflow.approval",

@@ -56,3 +56,22 @@ def redact(value: Any, secrets: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [redact(item, secrets) for item in value]
     return value
+
+
+def expression_context(
+    inputs: dict[str, Any],
+    visible: dict[str, dict[str, Any]],
+    run: dict[str, Any],
+    item: Any = None,
+    secrets: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What `{{ ... }}` sees: built the same way where the run is driven and on a worker."""
+    context: dict[str, Any] = {
+        "inputs": inputs,
+        "steps": visible,  # the sandbox cannot change it
+        "run": run,
+        "secrets": SecretValues(secrets or {}),
+    }
+    if item is not None:
+        context["item"] = item
+    return context

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import yaml
+from fastapi import Request
 
 from auterity.core.errors import BadRequest, UnsupportedMediaType
 
@@ -36,3 +37,12 @@ def parse_yaml(text: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise BadRequest(f"Malformed YAML{where}: {problem}") from None
+
+
+async def request_document(request: Request) -> tuple[Any, str | None]:
+    """The request's JSON or YAML document, and its text when it came as YAML (kept as written)."""
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    document = parse_document(body, content_type)
+    source = body.decode() if content_type and "yaml" in content_type else None
+    return document, source

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from auterity.automatrix.actions.base import ActionContext, ActionError
-from auterity.automatrix.context import SecretValues, resolve_secrets
-from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
-from auterity.automatrix.expressions import ExpressionError, references, render_value
+from auterity.automatrix.context import expression_context, resolve_secrets
+from auterity.automatrix.execution import Outcome, retry_delay, secret_names, should_retry
+from auterity.automatrix.expressions import ExpressionError, render_value
 from auterity.automatrix.models import FINISHED_STEP, Run, StepRun
 from auterity.automatrix.outputs import resolve_references, stored_output
 from auterity.automatrix.readiness import effective_dependencies, skip_reason, terminal_failure
@@ -123,6 +124,7 @@ class RunDriver:
         self.engine.hub.notify(self.run_id)
         renew_every = self.engine.lease.total_seconds() / 3
         next_renewal = asyncio.get_running_loop().time() + renew_every
+        released = False  # steps ended since the last flush (their slots free once written)
         try:
             while True:
                 if await self._stop_requested():
@@ -133,7 +135,7 @@ class RunDriver:
                 if failure and not self.tasks:
                     await self._finish("failed", error=failure)
                     return self.final_status
-                launches = [] if failure else self._ready_steps()
+                launches = [] if failure else await self._start_ready_steps()
                 if not failure:
                     self._update_run_status(bool(launches))
                 if not self.tasks and all(s.status in FINISHED_STEP for s in self.states.values()):
@@ -143,6 +145,9 @@ class RunDriver:
                 # just ended and the start of the steps they unblocked, written before any of
                 # those steps runs.
                 await self._flush()
+                if released:
+                    self.engine.limits.steps_released(self.engine.hub)
+                    released = False
                 for step, state in launches:
                     self.tasks[asyncio.create_task(self._run_step(step, state))] = step.id
                     self.running.add(step.id)
@@ -156,6 +161,7 @@ class RunDriver:
                     for task in done:
                         self.running.discard(self.tasks.pop(task))
                         task.result()
+                        released = True
                 else:
                     await self.engine.hub.wait(self.run_id, wait)
                 if loop.time() >= next_renewal:
@@ -216,9 +222,21 @@ class RunDriver:
 
     # -- readiness ----------------------------------------------------------------------------
 
-    def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
-        """Settle due timers and skips, mark the steps that can start now as running, and
+    async def _start_ready_steps(self) -> list[tuple[StepSpec, StepState]]:
+        """Mark the ready steps that the tenant and platform caps admit as running, and
         answer them (the caller starts them once the journal is written)."""
+        ready = self._ready_steps()
+        if self.run.parent_run_id is None:  # a sub-workflow runs within its caller's slots
+            ready = await self.engine.limits.admit_steps(
+                self.run.tenant_id, self.run_id, ready, _row_id, self._flush
+            )
+        for _, state in ready:
+            self._transition(state, "running", attempt=state.attempt + 1, event="step.started")
+        return ready
+
+    def _ready_steps(self) -> list[tuple[StepSpec, StepState]]:
+        """Settle due timers and skips; answer the steps that can start now, within the
+        workflow's concurrency."""
         now = utcnow()
         running = len(self.running)
         launches: list[tuple[StepSpec, StepState]] = []
@@ -242,7 +260,6 @@ class RunDriver:
                 continue
             if self.spec.concurrency is not None and running >= self.spec.concurrency:
                 break
-            self._transition(state, "running", attempt=state.attempt + 1, event="step.started")
             launches.append((step, state))
             running += 1
         return launches
@@ -264,35 +281,20 @@ class RunDriver:
             self.visible.pop(state.step_id, None)
 
     def _context(self, item: Any = None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
-        context: dict[str, Any] = {
-            "inputs": self.run.inputs,
-            "steps": self.visible,  # the sandbox cannot change it
-            "run": {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1},
-            "secrets": SecretValues(secrets or {}),
-        }
-        if item is not None:
-            context["item"] = item
-        return context
+        run = {"id": str(self.run.id), "started_at": str(self.run.started_at), "attempt": 1}
+        return expression_context(self.run.inputs, self.visible, run, item, secrets)
 
     async def _run_step(self, step: StepSpec, state: StepState) -> None:
         async with self.engine.step_slots:
-            names = {
-                r.name
-                for r in references(step.with_) | references(step.for_each or "")
-                if r.root == "secrets" and r.name
-            }
+            names = secret_names(step)
             started = asyncio.get_running_loop().time()
             try:
                 secrets = await resolve_secrets(names, self.run.tenant_id, self.engine.secrets)
                 if step.for_each is not None:
                     outcome = await self._run_items(step, state, secrets)
                 else:
-                    outcome = await run_attempt(
-                        step,
-                        self.engine.registry,
-                        self._context(None, secrets),
-                        self._action_context(step, state, None, -1),
-                        secrets,
+                    outcome = await self.engine.executor.attempt(
+                        self, step, state, None, -1, secrets
                     )
             except ActionError as exc:
                 outcome = Outcome("failed", error=exc.as_dict(), kind=exc.kind)
@@ -305,17 +307,7 @@ class RunDriver:
         self, step: StepSpec, state: StepState, item: Any, index: int
     ) -> ActionContext:
         key = state.idempotency_key if index < 0 else f"{state.idempotency_key}:{index}"
-        return ActionContext(
-            tenant_id=self.run.tenant_id,
-            run_id=self.run.id,
-            step_id=step.id,
-            attempt=state.attempt,
-            idempotency_key=key,
-            item=item,
-            workflows=self.engine.calls,
-            depth=self.run.depth,
-            http=self.engine.http,
-        )
+        return self.engine.action_context(self.run, step.id, state.attempt, key, item)
 
     async def _run_items(
         self, step: StepSpec, state: StepState, secrets: dict[str, str]
@@ -363,7 +355,7 @@ class RunDriver:
                 event="step.waiting",
             )
         elif should_retry(step.retry, state.attempt, outcome.kind):
-            due = utcnow() + retry_delay(step.retry, state.attempt)
+            due = utcnow() + retry_delay(step.retry, state.attempt, error=outcome.error)
             self._transition(
                 state,
                 "pending",
@@ -496,3 +488,7 @@ class RunDriver:
         self.final_status = status
         WORKFLOW_COMPLETION.labels(status).inc()
         self.engine.hub.notify(self.run_id)
+
+
+def _row_id(launch: tuple[StepSpec, StepState]) -> uuid.UUID:
+    return launch[1].row_id

@@ -13,22 +13,30 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 
+from auterity.automatrix.actions.base import ActionContext, TenantSettingsLookup
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
 from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
+from auterity.automatrix.executors.base import Executor
+from auterity.automatrix.executors.local import LocalExecutor
 from auterity.automatrix.graph import StepGraph
+from auterity.automatrix.limits import Candidate, ConcurrencyLimits
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
+from auterity.automatrix.python_modules import ModuleLoader
+from auterity.automatrix.sandbox import CodeSandbox
 from auterity.automatrix.state import Plan
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
+from auterity.core.cache import Cache
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
 from auterity.core.errors import NotFound
@@ -57,11 +65,22 @@ class Engine:
         max_concurrent_steps: int = 500,
         artifacts: ArtifactStore | None = None,
         inline_output_bytes: int = 256 * 1024,
+        limits: ConcurrencyLimits | None = None,
+        sandbox: CodeSandbox | None = None,
+        tenant_settings: TenantSettingsLookup | None = None,
+        executor: Callable[[str], Executor] | None = None,
     ) -> None:
+        """`limits`: the run and step caps (default: the settings' and each tenant's, read
+        through a cache of this engine's own). `executor` makes, from this engine's owner id,
+        where step attempts run (default: here, as asyncio tasks)."""
         self.db = db
         self.registry = registry
         self.secrets = secrets
         self.http = http or OutboundHttp()
+        # Zygotes start on the first code step, not here: an engine without one costs nothing.
+        self.sandbox = sandbox or CodeSandbox(db.settings)
+        self.tenant_settings = tenant_settings
+        self.python_modules = ModuleLoader(db)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
@@ -69,6 +88,8 @@ class Engine:
         self.artifacts = artifacts or LocalArtifactStore(db.settings.data_dir / "artifacts")
         self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
+        self.limits = limits or ConcurrencyLimits.from_settings(db, Cache())
+        self.executor: Executor = executor(self.owner) if executor else LocalExecutor()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -84,10 +105,31 @@ class Engine:
         self._status_wanted = asyncio.Event()
         self._status_reader: asyncio.Task[None] | None = None
 
+    def action_context(
+        self, run: Run, step_id: str, attempt: int, idempotency_key: str, item: Any
+    ) -> ActionContext:
+        """What an attempt's action sees of the platform: the one place it is put together,
+        wherever the attempt runs (the driving process or a Celery worker)."""
+        return ActionContext(
+            tenant_id=run.tenant_id,
+            run_id=run.id,
+            step_id=step_id,
+            attempt=attempt,
+            idempotency_key=idempotency_key,
+            item=item,
+            workflows=self.calls,
+            depth=run.depth,
+            http=self.http,
+            sandbox=self.sandbox,
+            tenant_settings=self.tenant_settings,
+            python_modules=self.python_modules,
+        )
+
     async def start(self) -> None:
         if self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule_loop(), name="engine-scheduler")
             self._watcher = asyncio.create_task(self._watch_cancels(), name="engine-cancels")
+            await self.executor.start()
 
     async def stop(self) -> None:
         """Stop driving; leases are released so another process resumes the runs at once."""
@@ -112,7 +154,9 @@ class Engine:
                     .values(lease_owner=None, lease_expires_at=None)
                 )
         self._drivers.clear()
+        await self.executor.stop()
         await self.http.aclose()
+        await self.sandbox.close()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:
         """Look for work now (a run was started, resumed or cancelled)."""
@@ -164,7 +208,9 @@ class Engine:
                 claimed = await self.claim_runs(CLAIM_BATCH)
                 # A full batch means more runs may be queued: claim again at once instead of
                 # leaving them for the next poll (a burst of runs would go at 100 per second).
-                backlog = len(claimed) == CLAIM_BATCH
+                # So is a batch in which a tenant turned out full: claim again without its
+                # queued runs, so they do not crowd out other tenants' runs.
+                backlog = len(claimed) == CLAIM_BATCH or self.limits.newly_full
             except Exception:  # keep scheduling through a transient database error
                 log.exception("engine_claim_failed")
             if backlog:
@@ -175,25 +221,24 @@ class Engine:
             self._wake.clear()
 
     async def claim_runs(self, limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
+        filters = await self.limits.claim_filters()
         now = utcnow()
         async with self.db.session(readonly=True) as session:
             candidates = (
-                (
-                    await session.execute(
-                        select(Run.id)
-                        .where(
-                            Run.status.not_in(FINISHED_RUN),
-                            or_(Run.lease_owner.is_(None), Run.lease_expires_at < now),
-                        )
-                        .order_by(Run.created_at)
-                        .limit(limit)
+                await session.execute(
+                    select(Run.id, Run.tenant_id, Run.status, Run.parent_run_id)
+                    .where(
+                        Run.status.not_in(FINISHED_RUN),
+                        or_(Run.lease_owner.is_(None), Run.lease_expires_at < now),
+                        *filters,
                     )
+                    .order_by(Run.created_at)
+                    .limit(limit)
                 )
-                .scalars()
-                .all()
-            )
-        wanted = [run_id for run_id in candidates if run_id not in self._drivers]
-        claimed = await self._claim_many(wanted) if wanted else []
+            ).all()
+        wanted = [Candidate(*row) for row in candidates if row[0] not in self._drivers]
+        admitted = await self.limits.admit_runs(self.owner, self.lease, wanted) if wanted else []
+        claimed = await self._claim_many(admitted) if admitted else []
         for run, rows in claimed:
             task = asyncio.create_task(self._drive(run, rows), name=f"run-{run.id}")
             self._drivers[run.id] = task
@@ -353,6 +398,9 @@ class Engine:
         finally:
             self._drivers.pop(run_id, None)
             self._poked.discard(run_id)
+            self.limits.forget(run_id)
+            if self.limits.run_finished():
+                self._wake.set()  # a run slot freed: a capped queued run may start
             ACTIVE_RUNS.set(len(self._drivers))
 
     async def wait_for(self, run_id: uuid.UUID, timeout: float = 60.0) -> str:

@@ -4,7 +4,8 @@ Events are rows (so a client that reconnects with `Last-Event-ID` gets what it m
 any process). A live run's events are numbered in memory and written by the driver holding
 its lease, with the changes they describe; `record_event` numbers events in the database, for
 runs no driver owns (a finished run being retried; a retry run in the transaction creating
-it). `EventHub` only wakes in-process listeners early instead of waiting for a poll.
+it; a decision on a run whose driver stopped). `EventHub` only wakes in-process listeners
+early instead of waiting for a poll.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.models import FINISHED_RUN, Run, RunEvent
+from auterity.core.clock import utcnow
 from auterity.core.database import Database
 
 
@@ -59,6 +61,31 @@ async def record_event(
             .returning(Run.event_seq)
         )
     ).scalar_one()
+    run.event_seq = seq
+    event = RunEvent(tenant_id=run.tenant_id, run_id=run.id, seq=seq, type=type_, data=data or {})
+    session.add(event)
+    return event
+
+
+async def record_event_if_undriven(
+    session: AsyncSession, run: Run, type_: str, data: dict[str, Any] | None = None
+) -> RunEvent | None:
+    """`record_event`, unless a driver holds the run's lease (None then: that driver
+    announces the change itself). One conditional UPDATE decides, so a driver claiming the
+    run at the same moment either sees this event's number or announces the change."""
+    seq = (
+        await session.execute(
+            update(Run)
+            .where(
+                Run.id == run.id,
+                or_(Run.lease_owner.is_(None), Run.lease_expires_at < utcnow()),
+            )
+            .values(event_seq=Run.event_seq + 1)
+            .returning(Run.event_seq)
+        )
+    ).scalar_one_or_none()
+    if seq is None:
+        return None
     run.event_seq = seq
     event = RunEvent(tenant_id=run.tenant_id, run_id=run.id, seq=seq, type=type_, data=data or {})
     session.add(event)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from auterity.automatrix.actions.base import ActionContext, ActionError, Suspend
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.context import redact
-from auterity.automatrix.expressions import ExpressionError, render_value
+from auterity.automatrix.expressions import ExpressionError, references, render_value
 from auterity.automatrix.spec import RetryPolicy, StepSpec
 
 
@@ -29,6 +29,15 @@ class Outcome:
     timeout_error: dict[str, Any] | None = None
 
 
+def secret_names(step: StepSpec) -> set[str]:
+    """The secrets a step's parameters and for_each refer to (resolved where it runs)."""
+    return {
+        r.name
+        for r in references(step.templated) | references(step.for_each or "")
+        if r.root == "secrets" and r.name
+    }
+
+
 async def run_attempt(
     step: StepSpec,
     registry: ActionRegistry,
@@ -42,7 +51,7 @@ async def run_attempt(
             ActionError(f"action {step.uses!r} is not installed", kind="client_error"), None
         )
     try:
-        rendered = render_value(step.with_, context)
+        rendered = {**step.with_, **render_value(step.templated, context)}
     except (ExpressionError, ActionError) as exc:
         error = (
             exc
@@ -128,9 +137,21 @@ def should_retry(policy: RetryPolicy, attempt: int, kind: str | None) -> bool:
     return "any" in policy.retry_on or (kind is not None and kind in policy.retry_on)
 
 
-def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> timedelta:
-    """Exponential backoff for the wait after `attempt` failed; full jitter when enabled."""
+def retry_delay(
+    policy: RetryPolicy,
+    attempt: int,
+    rng: random.Random | None = None,
+    *,
+    error: dict[str, Any] | None = None,
+) -> timedelta:
+    """Exponential backoff for the wait after `attempt` failed; full jitter when enabled.
+
+    Never shorter than the wait the failed call asked for (`retry_after` in the error's
+    details, such as an HTTP Retry-After), up to the policy's longest wait."""
     backoff = policy.backoff
     ceiling = min(backoff.max, backoff.initial * backoff.factor ** (attempt - 1))
     seconds = (rng or random).uniform(0, ceiling) if policy.jitter else ceiling
+    asked = ((error or {}).get("details") or {}).get("retry_after")
+    if isinstance(asked, int | float) and asked > 0:
+        seconds = max(seconds, min(float(asked), backoff.max))
     return timedelta(seconds=seconds)

@@ -10,7 +10,7 @@ from auterity.automatrix.spec import StepSpec, WorkflowSpec
 
 def referenced_steps(step: StepSpec) -> set[str]:
     """Steps whose results this step's parameters, condition or for_each read."""
-    refs = references(step.with_) | references(step.if_ or "") | references(step.for_each or "")
+    refs = references(step.templated) | references(step.if_ or "") | references(step.for_each or "")
     if step.if_ and "{{" not in step.if_:
         refs |= references("{{ " + step.if_ + " }}")
     return {ref.name for ref in refs if ref.root == "steps" and ref.name}

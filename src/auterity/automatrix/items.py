@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from auterity.automatrix.execution import Outcome, retry_delay, run_attempt, should_retry
+from auterity.automatrix.execution import Outcome, retry_delay, should_retry
 from auterity.automatrix.models import StepRun
 from auterity.automatrix.spec import StepSpec
 from auterity.automatrix.writer import Changes
@@ -41,20 +41,16 @@ async def run_items(
             attempt = row["attempt"]
             while True:
                 attempt += 1
-                context = driver._context(item, secrets)
-                outcome = await run_attempt(
-                    step,
-                    driver.engine.registry,
-                    context,
-                    driver._action_context(step, state, item, index),
-                    secrets,
+                outcome = await driver.engine.executor.attempt(
+                    driver, step, state, item, index, secrets
                 )
                 if outcome.status == "succeeded" or not should_retry(
                     step.retry, attempt, outcome.kind
                 ):
                     break
                 # Items retry in place; the step's own retries are durable due times.
-                await asyncio.sleep(retry_delay(step.retry, attempt).total_seconds())
+                wait = retry_delay(step.retry, attempt, error=outcome.error)
+                await asyncio.sleep(wait.total_seconds())
         status = "succeeded" if outcome.status == "succeeded" else "failed"
         # Through the engine's writer: items finishing together share one transaction.
         await driver.engine.writer.write(

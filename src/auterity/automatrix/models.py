@@ -93,7 +93,11 @@ class Run(TenantScoped, IdMixin, Base):
 
 class StepRun(TenantScoped, IdMixin, Base):
     __tablename__ = "step_runs"
-    __table_args__ = (UniqueConstraint("run_id", "step_id", "item_index"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "step_id", "item_index"),
+        # The concurrency caps count running steps (all, or a tenant's) on each admission.
+        Index("ix_step_runs_status", "status", "tenant_id"),
+    )
 
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[str] = mapped_column(String(100))
@@ -120,4 +124,18 @@ class RunEvent(TenantScoped, IdMixin, Base):
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(50))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PythonModule(TenantScoped, IdMixin, Base):
+    """Trusted Python deployed with the SDK (`auterity deploy`): workflow steps import it by
+    `ref` (name@digest) and run it in-process, so only operators and trusted tenants add rows."""
+
+    __tablename__ = "python_modules"
+    __table_args__ = (UniqueConstraint("tenant_id", "ref"),)
+
+    ref: Mapped[str] = mapped_column(String(200))  # name@first 16 hex of the source's SHA-256
+    name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(Text)
+    deployed_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,12 @@ ErrorKind = Literal[
 ]
 
 
+# Parameters passed to the action as written, never rendered as expressions: a code step's
+# source must not be assembled from run data (that would be code injection; values go in
+# through its `inputs`), and Python's own `{{` must survive. Kept here, not on the action,
+# because the graph reads references from specs without the action registry.
+LITERAL_PARAMETERS: dict[str, frozenset[str]] = {"code.python": frozenset({"code"})}
+
 DEFAULT_RETRY_ON: tuple[ErrorKind, ...] = ("timeout", "network", "rate_limited", "server_error")
 
 
@@ -93,6 +99,14 @@ class StepSpec(_Model):
     @classmethod
     def _timeout(cls, value: object) -> float | None:
         return None if value is None else parse_duration(value)
+
+    @property
+    def templated(self) -> dict[str, Any]:
+        """The parameters that hold expressions (all but the action's literal ones)."""
+        literal = LITERAL_PARAMETERS.get(self.uses)
+        if not literal:
+            return self.with_
+        return {key: value for key, value in self.with_.items() if key not in literal}
 
     @field_validator("needs", mode="before")
     @classmethod

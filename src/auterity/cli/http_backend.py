@@ -113,6 +113,12 @@ class HttpBackend:
         )
         return WorkflowOut.model_validate(updated.json()), True
 
+    async def deploy_module(self, name: str, source: str) -> str:
+        response = await self._request(
+            "POST", "/api/python-modules", json={"name": name, "source": source}
+        )
+        return str(response.json()["ref"])
+
     async def _find_workflow(self, name: str) -> str:
         cursor: str | None = None
         while True:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.api.engine import build_engine
-from auterity.automatrix import retry, service
+from auterity.automatrix import python_modules, retry, service
 from auterity.automatrix.actions.registry import ActionRegistry, default_registry
 from auterity.automatrix.engine import Engine
 from auterity.automatrix.models import FINISHED_RUN, Run
@@ -70,6 +70,7 @@ class LocalBackend:
         return cls(runtime, secrets, registry, build_engine(runtime, registry, secrets), chosen.id)
 
     async def close(self) -> None:
+        await self.engine.executor.stop()  # the Celery executor's reply listener, if started
         await self.secrets.close()
         await self.runtime.close()
 
@@ -87,6 +88,13 @@ class LocalBackend:
                 session, spec, document, source, None
             )
             return WorkflowOut.from_row(workflow, version.spec), saved
+
+    async def deploy_module(self, name: str, source: str) -> str:
+        # The local CLI acts as the operator (it holds the database), who may deploy.
+        async with self._session() as session:
+            return await python_modules.deploy(
+                session, self.tenant_id, name, source, "operator (local CLI)"
+            )
 
     async def start_run(self, workflow_id: uuid.UUID, inputs: dict[str, Any]) -> RunOut:
         async with self._session() as session:

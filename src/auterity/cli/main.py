@@ -15,8 +15,11 @@ from auterity import __version__
 from auterity.cli.db import app as db_app
 from auterity.cli.doctor import doctor
 from auterity.cli.runs import app as runs_app
+from auterity.cli.sdk import deploy
 from auterity.cli.secrets import app as secrets_app
+from auterity.cli.templates import app as templates_app
 from auterity.cli.users import app as users_app
+from auterity.cli.worker import worker
 from auterity.cli.workflows import run, validate
 from auterity.core.errors import SettingsError
 from auterity.core.settings import SERVICES, Settings, get_settings
@@ -31,9 +34,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(runs_app, name="runs")
+app.add_typer(templates_app, name="template")
 app.command()(doctor)
 app.command()(validate)
 app.command()(run)
+app.command()(deploy)
+app.command()(worker)
 console = Console(stderr=True)
 
 

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from auterity.automatrix.actions.registry import default_registry
 from auterity.automatrix.documents import parse_document
+from auterity.automatrix.validation import Report
 from auterity.automatrix.validation import validate as validate_document
 from auterity.cli.backend import (
     Backend,
@@ -23,6 +24,7 @@ from auterity.cli.backend import (
     report_error,
 )
 from auterity.cli.progress import conclude, follow_to_end
+from auterity.cli.sdk import SDK_TARGET, deploy_file
 from auterity.cli.values import inputs_from
 from auterity.core.errors import AuterityError
 
@@ -65,6 +67,19 @@ def validate(file: WorkflowFile) -> None:
         report_error(error)
         raise typer.Exit(1) from None
     report = validate_document(document, default_registry())
+    print_problems(report)
+    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    if report.errors:
+        out.print(f"[red]{escape(str(file))} is invalid[/red]: {counts}", soft_wrap=True)
+        raise typer.Exit(1)
+    steps = len(report.spec.steps) if report.spec else 0
+    out.print(
+        f"[green]{escape(str(file))} is valid[/green]: {steps} step(s), {counts}", soft_wrap=True
+    )
+
+
+def print_problems(report: Report) -> None:
+    """Each error and warning with its JSON pointer, and the hint under it."""
     for label, style, problems in (
         ("error", "red", report.errors),
         ("warning", "yellow", report.warnings),
@@ -77,18 +92,18 @@ def validate(file: WorkflowFile) -> None:
             )
             if problem.hint:
                 out.print(f"    hint: {escape(problem.hint)}", soft_wrap=True)
-    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
-    if report.errors:
-        out.print(f"[red]{escape(str(file))} is invalid[/red]: {counts}", soft_wrap=True)
-        raise typer.Exit(1)
-    steps = len(report.spec.steps) if report.spec else 0
-    out.print(
-        f"[green]{escape(str(file))} is valid[/green]: {steps} step(s), {counts}", soft_wrap=True
-    )
+
+
+RunTarget = Annotated[
+    str,
+    typer.Argument(
+        help="A workflow spec (.yaml, .yml or .json), or FILE.py:NAME for an SDK @workflow."
+    ),
+]
 
 
 def run(
-    file: WorkflowFile,
+    file: RunTarget,
     input_: InputOption = None,
     input_json: InputJsonOption = None,
     watch: WatchOption = False,
@@ -99,18 +114,30 @@ def run(
     """Save the workflow (a new version only when it changed), run it, print its outputs as
     JSON. Exit code: 0 succeeded, 1 failed, 2 invalid workflow or inputs."""
     inputs = inputs_from(input_, input_json)
-    try:
-        document, source = read_workflow(file)
-    except AuterityError as error:
-        raise typer.Exit(report_error(error)) from None
+    sdk = SDK_TARGET.match(file)
+    path = Path(sdk["path"] if sdk else file)
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} is not a file", param_hint="FILE")
+    if sdk and not sdk["name"]:
+        raise typer.BadParameter("name the workflow: FILE.py:NAME", param_hint="FILE")
+    document: Any = None
+    source: str | None = None
+    if not sdk:
+        try:
+            document, source = read_workflow(path)
+        except AuterityError as error:
+            raise typer.Exit(report_error(error)) from None
 
     async def go(backend: Backend) -> int:
-        workflow, saved = await backend.save_workflow(document, source)
-        console.print(
-            f"Workflow {escape(workflow.name)!r} version {workflow.version}"
-            + (" saved." if saved else " (unchanged)."),
-            soft_wrap=True,
-        )
+        if sdk:
+            workflow = (await deploy_file(backend, path, sdk["name"]))[sdk["name"]]
+        else:
+            workflow, saved = await backend.save_workflow(document, source)
+            console.print(
+                f"Workflow {escape(workflow.name)!r} version {workflow.version}"
+                + (" saved." if saved else " (unchanged)."),
+                soft_wrap=True,
+            )
         started = await backend.start_run(workflow.id, inputs)
         console.print(f"Run {started.id} started.", soft_wrap=True)
         return conclude(await follow_to_end(backend, started, watch=watch))

@@ -50,6 +50,7 @@ class Cache:
         self.redis = redis
         self.namespace = namespace
         self._listener: asyncio.Task[None] | None = None
+        self._loading: dict[str, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -93,14 +94,28 @@ class Cache:
     async def get_or_load(
         self, key: str, load: Callable[[], Awaitable[Any]], ttl: float | None = None
     ) -> Any:
-        """Return the cached value, or load, cache and return it (None results are not cached)."""
+        """Return the cached value, or load, cache and return it (None results are not cached).
+
+        Callers that miss the same key together share one load: when a hot key expires,
+        hundreds of waiters must not each take a database connection to read it again."""
         value = await self._get(key)
         if value is not _MISSING:
             return value
-        value = await load()
-        if value is not None:
-            await self.set(key, value, ttl)
-        return value
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key, load, ttl))
+            self._loading[key] = loading
+        # Shielded: one caller giving up must not cancel the load the others wait for.
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: str, load: Callable[[], Awaitable[Any]], ttl: float | None) -> Any:
+        try:
+            value = await load()
+            if value is not None:
+                await self.set(key, value, ttl)
+            return value
+        finally:
+            self._loading.pop(key, None)
 
     def clear_local(self) -> None:
         self._l1.clear()

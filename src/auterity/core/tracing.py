@@ -1,7 +1,8 @@
 """OpenTelemetry tracing: FastAPI, httpx and SQLAlchemy spans, W3C trace context and baggage.
 
 Spans are exported (OTLP over HTTP) only when an endpoint is configured; otherwise nothing
-is installed and the request path pays nothing.
+is installed and the request path pays nothing. URLs in spans keep no query string and no
+credentials: tokens, signatures and OAuth codes travel there, and spans leave the process.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auterity import __version__
+from auterity.core.outbound import display_url
 from auterity.core.settings import Settings
 
 _provider: Any = None
+_URL_ATTRIBUTES = ("http.url", "url.full")  # old and new HTTP semantic conventions
 
 
 def configure_tracing(app: FastAPI, engine: AsyncEngine, settings: Settings) -> bool:
@@ -26,7 +29,6 @@ def configure_tracing(app: FastAPI, engine: AsyncEngine, settings: Settings) -> 
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     from opentelemetry.propagators.composite import CompositePropagator
     from opentelemetry.sdk.resources import Resource
@@ -49,10 +51,45 @@ def configure_tracing(app: FastAPI, engine: AsyncEngine, settings: Settings) -> 
         propagate.set_global_textmap(
             CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
         )
-        HTTPXClientInstrumentor().instrument(tracer_provider=_provider)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider, excluded_urls="/metrics")
+        instrument_httpx(_provider)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_provider,
+        excluded_urls="/metrics",
+        server_request_hook=lambda span, scope: redact_span_url(span),
+    )
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=_provider)
     return True
+
+
+def instrument_httpx(provider: Any) -> None:
+    """Trace every httpx client, with the URLs of its spans redacted."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    async def redact_async(span: Any, request: Any) -> None:
+        redact_span_url(span)
+
+    HTTPXClientInstrumentor().instrument(
+        tracer_provider=provider,
+        request_hook=lambda span, request: redact_span_url(span),
+        async_request_hook=redact_async,
+    )
+
+
+def redact_span_url(span: Any) -> None:
+    """Overwrite the URL attributes of a span with the URL less its query and credentials."""
+    if span is None or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, display_url(value))
+    target = attributes.get("http.target")
+    if isinstance(target, str) and "?" in target:
+        span.set_attribute("http.target", target.split("?", 1)[0])
+    if attributes.get("url.query"):
+        span.set_attribute("url.query", "[redacted]")
 
 
 def tracer(name: str) -> Any:

@@ -12,12 +12,19 @@ import ipaddress
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
 
+from auterity.automatrix.models import RunEvent
+from auterity.core.clock import FrozenClock
+from auterity.core.database import Database
 from auterity.core.settings import Settings
 from tests.integration.automatrix.conftest import run, save, save_and_run, steps_by_id
 from tests.integration.identity.conftest import Account, signup
@@ -241,6 +248,116 @@ async def test_private_addresses_are_refused_by_default(
     assert "AUTERITY_HTTP_ALLOWED_PRIVATE_NETWORKS" in steps["loopback"]["error"]["message"]
     assert steps["metadata"]["error"]["details"]["reason"] == "a cloud metadata address"
     assert origin.seen(path) == []  # nothing reached the server
+
+
+async def retry_times(db: Database, run_id: str, count: int) -> dict[str, datetime]:
+    """The due time of each step's first retry, once `count` steps have one."""
+    for _ in range(400):
+        async with db.session(readonly=True) as session:
+            rows = await session.execute(
+                select(RunEvent.data).where(
+                    RunEvent.run_id == uuid.UUID(run_id), RunEvent.type == "step.retrying"
+                )
+            )
+            found = {d["step"]: datetime.fromisoformat(d["retry_at"]) for d in rows.scalars()}
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {found} retried")
+
+
+async def test_retries_wait_at_least_what_retry_after_asks_up_to_the_longest_backoff(
+    loopback: httpx.AsyncClient, account: Account, origin: Origin, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    later = format_datetime(now + timedelta(seconds=90), usegmt=True)
+    retry = {"max_attempts": 2, "backoff": {"initial": 0.5, "max": "200s"}, "jitter": False}
+    spec = workflow(
+        {**call("seconds", url=f"{origin.url}/status/429?retry_after=120"), "retry": retry},
+        {**call("date", url=f"{origin.url}/status/503?retry_after={quote(later)}"), "retry": retry},
+        {**call("capped", url=f"{origin.url}/status/429?retry_after=100000"), "retry": retry},
+        {**call("without", url=f"{origin.url}/status/503"), "retry": retry},
+        {**call("ignored", url=f"{origin.url}/status/500?retry_after=120"), "retry": retry},
+    )
+    workflow_id = (await save(loopback, account, spec))["id"]
+    started = await loopback.post(
+        f"/api/workflows/{workflow_id}/runs", json={}, headers=account.headers
+    )
+    run_id = started.json()["id"]
+    app = loopback._transport.app  # type: ignore[attr-defined]
+    due = await retry_times(app.state.runtime.db, run_id, 5)
+    waits = {step: (at - now).total_seconds() for step, at in due.items()}
+    # Retry-After in seconds and as an HTTP date; capped at the backoff's longest wait; the
+    # backoff alone without it; and not honoured on a status that does not define it.
+    assert waits == {"seconds": 120, "date": 90, "capped": 200, "without": 0.5, "ignored": 0.5}
+    # Durable due times: nothing is retried before the clock reaches them.
+    await asyncio.sleep(0.3)
+    clock.advance(60)
+    await asyncio.sleep(0.5)
+    attempts = {s["id"]: s["attempt"] for s in (await get_run(loopback, account, run_id))["steps"]}
+    assert attempts == {"seconds": 1, "date": 1, "capped": 1, "without": 2, "ignored": 2}
+    clock.advance(200)
+    engine = app.state.engine
+    assert await engine.wait_for(uuid.UUID(run_id), 10) == "succeeded"  # on_error: continue
+    final = steps_by_id(await get_run(loopback, account, run_id))
+    assert {step["attempt"] for step in final.values()} == {2}
+    assert final["seconds"]["error"]["details"]["retry_after"] == 120
+
+
+async def get_run(client: httpx.AsyncClient, account: Account, run_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = (await client.get(f"/api/runs/{run_id}", headers=account.headers)).json()
+    return body
+
+
+async def allow(client: httpx.AsyncClient, account: Account, **http: list[str]) -> None:
+    response = await client.patch(
+        "/api/tenant/settings", json={"http": http}, headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_tenant_reaches_the_private_addresses_its_settings_allow_and_no_other(
+    client: httpx.AsyncClient, origin: Origin
+) -> None:
+    by_network, by_host, other = [await signup(client) for _ in range(3)]
+    # Not metadata, though a whole link-local range is allowed: that takes the exact address.
+    await allow(client, by_network, allowed_private_networks=["127.0.0.1/32", "169.254.0.0/16"])
+    await allow(client, by_host, allowed_private_hosts=["localhost"])
+    path = unique()
+    spec = json.dumps(
+        workflow(
+            call("address", url=f"{origin.url}{path}?via=address"),
+            call("name", url=f"http://localhost:{origin.port}{path}?via=name"),
+            call("metadata", url="http://169.254.169.254/latest/meta-data/"),
+        )
+    )
+    results, saved = {}, {}
+    for account in (by_network, by_host, other):
+        saved[account.tenant_id] = (await save(client, account, spec))["id"]
+        body = await run(client, account, saved[account.tenant_id])
+        assert body["status"] == "succeeded", body  # on_error: continue
+        results[account.tenant_id] = {
+            name: (step["status"], (step["error"] or {}).get("details", {}).get("reason"))
+            for name, step in steps_by_id(body).items()
+        }
+    metadata = ("failed", "a cloud metadata address")
+    loopback = ("failed", "a loopback address")
+    # The network allows 127.0.0.1 by address, and the name `localhost` where it resolves
+    # to 127.0.0.1; the host entry allows the name whatever it resolves to, not the address.
+    assert results[by_network.tenant_id] == {
+        "address": ("succeeded", None), "name": ("succeeded", None), "metadata": metadata
+    }  # fmt: skip
+    assert results[by_host.tenant_id] == {
+        "address": loopback, "name": ("succeeded", None), "metadata": metadata
+    }  # fmt: skip
+    assert results[other.tenant_id] == {"address": loopback, "name": loopback, "metadata": metadata}
+    assert sorted(seen.query["via"][0] for seen in origin.seen(path)) == [
+        "address", "name", "name"
+    ]  # fmt: skip
+    # Taking the exception back applies at once (the settings cache is invalidated).
+    await allow(client, by_network)
+    again = steps_by_id(await run(client, by_network, saved[by_network.tenant_id]))
+    assert again["address"]["status"] == "failed"
 
 
 async def test_a_step_rerun_after_a_crash_sends_the_same_key_so_the_order_is_placed_once(

@@ -23,6 +23,7 @@ def test_db_upgrade_then_current_then_doctor() -> None:
     assert doctor.exit_code == 0, doctor.output
     assert "database" in doctor.output and "at head" in doctor.output
     assert "xmlsec 1." in doctor.output
+    assert "local models" in doctor.output
 
 
 def test_doctor_fails_before_migrations() -> None:

@@ -64,6 +64,7 @@ async def test_spans_are_exported_with_incoming_trace_context(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.get(
                 "/health/ready",
+                params={"token": "q-secret-123"},  # never in a span (queries carry secrets)
                 headers={
                     "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
                     "baggage": "tenant=acme",
@@ -83,3 +84,6 @@ async def test_spans_are_exported_with_incoming_trace_context(
     assert any("/health/ready" in name for name in names), names
     assert any(name.startswith(("SELECT", "connect")) or "sqlite" in name for name in names), names
     assert {span.trace_id.hex() for span in spans if "/health/ready" in span.name} == {trace_id}
+    attributes = [(kv.key, str(kv.value)) for span in spans for kv in span.attributes]
+    assert any(key in ("http.target", "url.path") for key, _ in attributes), attributes
+    assert not [kv for kv in attributes if "q-secret-123" in kv[1]], attributes

@@ -77,3 +77,37 @@ outputs: {x: "{{ steps.a.output.value }}"}
 def test_not_a_mapping_and_missing_steps() -> None:
     assert validate(["a"], default_registry()).errors[0].pointer == ""
     assert check("name: x")["/steps"][0] == "required field 'steps' is missing"
+
+
+def test_syntax_errors_in_code_steps_point_at_the_line_and_column_in_the_code() -> None:
+    errors = check("""
+name: code
+steps:
+  - {id: ok, uses: code.python, with: {code: "return a + 1", inputs: {a: 1}}}
+  - id: broken
+    uses: code.python
+    with:
+      code: |
+        total = 0
+        for x in items
+            total += x
+        return total
+""")
+    assert errors == {
+        "/steps/1/with/code": (
+            "syntax error at line 2, column 15 of the code: expected ':'",
+            "for x in items",
+        )
+    }
+
+
+def test_code_is_not_an_expression_template() -> None:
+    report = validate(
+        yaml.safe_load("""
+name: braces
+steps:
+  - {id: a, uses: code.python, with: {code: "return f'{{x}}' + '{{ steps.nope }}'"}}
+"""),
+        default_registry(),
+    )
+    assert report.valid, report.errors

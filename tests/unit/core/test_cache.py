@@ -56,6 +56,26 @@ async def test_get_or_load_loads_once_and_does_not_cache_none() -> None:
     assert await cache.get("y") is None
 
 
+async def test_callers_missing_together_share_one_load() -> None:
+    cache = Cache()
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> dict[str, int]:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return {"caps": 1}
+
+    waiters = [asyncio.ensure_future(cache.get_or_load("hot", load)) for _ in range(50)]
+    await asyncio.sleep(0)
+    waiters[0].cancel()  # one caller giving up does not cancel the others' load
+    release.set()
+    results = await asyncio.gather(*waiters[1:])
+    assert loads == 1 and results == [{"caps": 1}] * 49
+    assert await cache.get_or_load("hot", load) == {"caps": 1} and loads == 1
+
+
 async def test_redis_l2_is_shared_and_invalidation_reaches_other_processes(redis_url: str) -> None:
     namespace = f"test:{uuid.uuid4().hex}:"
     one = Cache(redis=Redis.from_url(redis_url), namespace=namespace)

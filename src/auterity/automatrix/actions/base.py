@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from auterity.automatrix.sandbox import CodeSandbox
+from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
+TenantSettingsLookup = Callable[[uuid.UUID], Awaitable[TenantSettings]]
 
 
 class ActionInput(BaseModel):
@@ -22,15 +26,23 @@ class ActionInput(BaseModel):
 
 
 class ActionError(Exception):
-    """A step failed. `kind` decides whether the retry policy retries it."""
+    """A step failed. `kind` decides whether the retry policy retries it; `retry_after`
+    (seconds, kept in `details`) is the least wait before a retry that the callee asked for."""
 
     def __init__(
-        self, message: str, *, kind: str = "action_error", details: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        kind: str = "action_error",
+        details: dict[str, Any] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.details = details or {}
+        if retry_after is not None:
+            self.details["retry_after"] = retry_after
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +61,12 @@ class Suspend:
     # When set, reaching `resume_at` fails the step with this error instead of succeeding
     # (an approval nobody gave in time). An outside decision can end the wait earlier.
     timeout_error: dict[str, Any] | None = None
+
+
+class DeployedFunctions(Protocol):
+    """What `python.step` needs: the function a deployed module's `ref:qualname` names."""
+
+    async def function(self, tenant_id: uuid.UUID, target: str) -> Any: ...
 
 
 class WorkflowCalls(Protocol):
@@ -78,6 +96,16 @@ class ActionContext:
     depth: int = 0
     # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
     http: OutboundHttp | None = None
+    # The warm sandbox pool of `code.python` and the tenant's policy (allowed imports, network).
+    sandbox: CodeSandbox | None = None
+    tenant_settings: TenantSettingsLookup | None = None
+    # Trusted modules deployed with the SDK, imported in this process (`python.step`).
+    python_modules: DeployedFunctions | None = None
+
+    async def settings(self) -> TenantSettings:
+        if self.tenant_settings is None:
+            return TenantSettings()
+        return await self.tenant_settings(self.tenant_id)
 
     def log(self, message: str) -> None:
         self.logs.append(message)
@@ -93,6 +121,11 @@ class Action(Generic[InputT, OutputT]):
     # Whether running it twice is harmless; if not, whether it passes the idempotency key on.
     idempotent: ClassVar[bool] = True
     idempotency: ClassVar[str] = "not needed"
+    # Whether it talks to something outside the platform (template tests must can it).
+    reaches_outside: ClassVar[bool] = False
+    # Runs where the run is driven whatever the executor: for actions that only wait on the
+    # engine (a sub-workflow), where holding a worker slot could starve the child's own steps.
+    in_engine: ClassVar[bool] = False
 
     async def run(self, ctx: ActionContext, params: InputT) -> OutputT | Suspend:
         raise NotImplementedError
@@ -104,6 +137,7 @@ class Action(Generic[InputT, OutputT]):
             "description": cls.description,
             "idempotent": cls.idempotent,
             "idempotency": cls.idempotency,
+            "reaches_outside": cls.reaches_outside,
             "input_schema": cls.Input.model_json_schema(),
             "output_schema": cls.Output.model_json_schema(),
         }

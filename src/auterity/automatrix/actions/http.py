@@ -129,12 +129,14 @@ class HttpRequest(Action[HttpRequestInput, HttpResponseOutput]):
     name = "http.request"
     description = (
         "Calls an HTTP endpoint. Private, loopback and link-local addresses are refused "
-        "unless the platform allows them; the body is parsed as JSON when it is JSON."
+        "unless the platform or the tenant's settings allow them; the body is parsed as JSON "
+        "when it is JSON."
     )
     Input = HttpRequestInput
     Output = HttpResponseOutput
     idempotent = False
     idempotency = "sends Idempotency-Key header"
+    reaches_outside = True
 
     async def run(self, ctx: ActionContext, params: HttpRequestInput) -> HttpResponseOutput:
         http = ctx.http
@@ -165,6 +167,7 @@ class HttpRequest(Action[HttpRequestInput, HttpResponseOutput]):
                 timeout=params.timeout,
                 follow_redirects=params.follow_redirects,
                 max_response_bytes=limit,
+                tenant_id=ctx.tenant_id,
             )
         except AddressBlocked as exc:
             details = {"host": exc.host, "address": exc.address, "reason": exc.reason}
@@ -276,14 +279,19 @@ def _status_error(method: str, fetched: FetchedResponse) -> ActionError:
         details["body"] = fetched.text()[:EXCERPT_CHARS]
     if status == 429:
         kind = "rate_limited"
-        retry_after = retry_after_seconds(fetched.headers.get("retry-after"))
-        if retry_after is not None:
-            details["retry_after"] = retry_after
     elif status >= 500:
         kind = "server_error"
     else:
         kind = "client_error"
+    # RFC 9110 §10.2.3: how long a 429 or a 503 asks the client to wait; a retry waits at
+    # least that long (up to the step's longest backoff).
+    retry_after = None
+    if status in (429, 503):
+        retry_after = retry_after_seconds(fetched.headers.get("retry-after"))
     reason = httpx.codes.get_reason_phrase(status)
     return ActionError(
-        f"{method} {shown} answered {status} {reason}".rstrip(), kind=kind, details=details
+        f"{method} {shown} answered {status} {reason}".rstrip(),
+        kind=kind,
+        details=details,
+        retry_after=retry_after,
     )

@@ -33,6 +33,9 @@ class CallWorkflow(Action[CallInput, CallOutput]):
     Output = CallOutput
     idempotent = True
     idempotency = "the child run is keyed by this step's idempotency key"
+    # The called workflow is not in a template test's scratch database.
+    reaches_outside = True
+    in_engine = True
 
     async def run(self, ctx: ActionContext, params: CallInput) -> CallOutput:
         if ctx.workflows is None:

@@ -18,10 +18,11 @@ from joserfc.jwk import KeySet
 
 from auterity.core.cache import Cache
 from auterity.core.errors import ProviderUnavailable
+from auterity.core.outbound import AddressBlocked, NetworkPolicy, guarded_client
 
 DISCOVERY_TTL = 3600.0
 JWKS_TTL = 3600.0
-HTTP_TIMEOUT = httpx.Timeout(10.0)
+HTTP_TIMEOUT = 10.0
 # ID-token algorithms we accept: asymmetric only. `none` is never accepted, and HS* would make
 # the client secret (which we store) a token-forging key.
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
@@ -44,11 +45,11 @@ class ProviderMetadata:
     iss_parameter_supported: bool
 
 
-def http_client() -> httpx.AsyncClient:
-    """The client for calls to identity providers: bounded time, no redirects followed."""
-    return httpx.AsyncClient(
-        timeout=HTTP_TIMEOUT, follow_redirects=False, headers={"Accept": "application/json"}
-    )
+def http_client(policy: NetworkPolicy) -> httpx.AsyncClient:
+    """The client for calls to identity providers: through the SSRF guard (a provider's
+    metadata names the URLs we fetch next, so they are untrusted), bounded time, no
+    redirects followed."""
+    return guarded_client(policy, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
 
 
 def url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
@@ -90,6 +91,11 @@ async def _get_json(client: httpx.AsyncClient, url: str, what: str) -> dict[str,
         response = await client.get(url)
         response.raise_for_status()
         data = response.json()
+    except AddressBlocked:
+        raise ProviderUnavailable(
+            f"The identity provider's {what} is at an address outbound calls may not reach "
+            "(AUTERITY_HTTP_ALLOWED_PRIVATE_NETWORKS / _HOSTS allow private ones)."
+        ) from None
     except (httpx.HTTPError, ValueError):
         # The provider's own error text stays in our logs' reach, not in the caller's answer.
         raise ProviderUnavailable(f"The identity provider's {what} could not be fetched.") from None
@@ -101,15 +107,19 @@ async def _get_json(client: httpx.AsyncClient, url: str, what: str) -> dict[str,
 class ProviderDirectory:
     """Looks up (and caches) discovery documents and key sets."""
 
-    def __init__(self, cache: Cache, *, allow_loopback_http: bool) -> None:
+    def __init__(self, cache: Cache, policy: NetworkPolicy, *, allow_loopback_http: bool) -> None:
         self.cache = cache
+        self.policy = policy
         self.allow_loopback_http = allow_loopback_http
+
+    def client(self) -> httpx.AsyncClient:
+        return http_client(self.policy)
 
     async def metadata(self, issuer: str, discovery_url: str | None) -> ProviderMetadata:
         url = discovery_url_for(issuer, discovery_url)
 
         async def load() -> dict[str, Any]:
-            async with http_client() as client:
+            async with self.client() as client:
                 return await _get_json(client, url, "discovery document")
 
         document = await self.cache.get_or_load(f"sso:discovery:{url}", load, DISCOVERY_TTL)
@@ -154,7 +164,7 @@ class ProviderDirectory:
         key = f"sso:jwks:{jwks_uri}"
         document: dict[str, Any] | None = None if refresh else await self.cache.get(key)
         if document is None:
-            async with http_client() as client:
+            async with self.client() as client:
                 document = await _get_json(client, jwks_uri, "signing keys")
             await self.cache.set(key, document, JWKS_TTL)
         keys = [

@@ -22,7 +22,8 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 
 from auterity.core.clock import utcnow
 from auterity.core.errors import AuterityError, ProviderUnavailable, Unauthenticated
-from auterity.identity.sso.discovery import ProviderDirectory, ProviderMetadata, http_client
+from auterity.core.outbound import AddressBlocked
+from auterity.identity.sso.discovery import ProviderDirectory, ProviderMetadata
 
 # Clock skew tolerated between us and the provider when checking exp and iat.
 LEEWAY_SECONDS = 60
@@ -129,7 +130,7 @@ async def _exchange_code(
     )
     try:
         response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, AddressBlocked):
         raise LoginRefused(
             "provider_unreachable",
             ProviderUnavailable("The identity provider's token endpoint did not answer."),
@@ -212,7 +213,7 @@ async def _userinfo(
         )
         response.raise_for_status()
         info = response.json()
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, AddressBlocked, ValueError):
         raise LoginRefused(
             "userinfo_failed",
             ProviderUnavailable("The identity provider's userinfo endpoint failed."),
@@ -237,7 +238,7 @@ async def complete_login(
     nonce: str,
 ) -> VerifiedLogin:
     """Redeem `code`, verify the ID token and read userinfo: who signed in, by the provider."""
-    async with http_client() as client:
+    async with directory.client() as client:
         token = await _exchange_code(client, metadata, party, code, code_verifier)
         access_token = token.get("access_token")
         claims = await _verify_id_token(

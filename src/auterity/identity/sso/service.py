@@ -23,6 +23,7 @@ from auterity.core.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from auterity.core.outbound import platform_policy
 from auterity.core.runtime import Runtime
 from auterity.identity import audit
 from auterity.identity.context import IdentityContext
@@ -45,7 +46,9 @@ MULTI_FACTOR_AMR = frozenset({"mfa", "otp", "hwk", "sms", "swk"})
 
 def provider_directory(runtime: Runtime) -> ProviderDirectory:
     return ProviderDirectory(
-        runtime.cache, allow_loopback_http=runtime.settings.environment != "production"
+        runtime.cache,
+        platform_policy(runtime.settings),
+        allow_loopback_http=runtime.settings.environment != "production",
     )
 
 

@@ -1,36 +1,11 @@
-"""Outbound HTTP for the whole platform: the one SSRF-guarded, pooled client factory.
-
-Everything that calls out over HTTP on a user's behalf (the `http.request` action, webhooks,
-integrations) goes through `OutboundHttp`, so the same network policy applies everywhere.
+"""Outbound HTTP for integrations and workflow steps: the platform's SSRF-guarded client
+factory (which lives in `core.outbound`, so identity uses the same one), widened per tenant
+by the exceptions in its settings (`tenant_policies`).
 """
 
-from auterity.integrations.http.client import FetchedResponse, OutboundHttp, display_url
-from auterity.integrations.http.errors import (
-    AddressBlocked,
-    InvalidOutboundRequest,
-    OutboundHttpError,
-    OutboundNetworkError,
-    OutboundTimeout,
-    ResponseTooLarge,
-    TooManyRedirects,
-)
-from auterity.integrations.http.guard import Resolver, ssrf_guard, system_resolver
-from auterity.integrations.http.policy import NetworkPolicy, blocked_reason
+from auterity.core import outbound
+from auterity.core.outbound import *  # noqa: F403
+from auterity.integrations.http.tenants import tenant_policies
 
-__all__ = [
-    "AddressBlocked",
-    "FetchedResponse",
-    "InvalidOutboundRequest",
-    "NetworkPolicy",
-    "OutboundHttp",
-    "OutboundHttpError",
-    "OutboundNetworkError",
-    "OutboundTimeout",
-    "Resolver",
-    "ResponseTooLarge",
-    "TooManyRedirects",
-    "blocked_reason",
-    "display_url",
-    "ssrf_guard",
-    "system_resolver",
-]
+__all__ = ["tenant_policies"]
+__all__ += outbound.__all__

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,7 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from auterity.core.clock import FrozenClock, set_clock
+from auterity.core.clock import FrozenClock
 from auterity.core.settings import Settings
 from tests.integration.identity.conftest import Account, assert_problem, signup
 from tests.integration.identity.policies.support import (
@@ -25,16 +25,6 @@ from tests.integration.identity.policies.support import (
 
 CERT_HEADER = "x-client-cert-sha256"
 DEVICE = "3f" * 32
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    previous = set_clock(frozen)
-    try:
-        yield frozen
-    finally:
-        set_clock(previous)
 
 
 @pytest.fixture

@@ -4,10 +4,14 @@ The dance is what a browser does: our login URL answers a redirect to the provid
 provider's login and consent pages are HTML forms, submitted as plain POSTs with the
 provider's cookies kept by an httpx client; its last redirect comes back to our callback,
 which the ASGI client (holding our state cookie, as the browser would) then calls.
+
+The providers here listen on 127.0.0.1, which the SSRF guard refuses by default (discovery,
+keys and tokens are fetched through it): these tests' platform allows 127.0.0.1/32 explicitly.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from auterity.core.database import Database
+from auterity.core.settings import Settings
 from auterity.identity.models import AuditEvent
 from tests.integration.identity.conftest import Account, assert_problem
 from tests.integration.identity.sso.oidc_server import OidcServer, oidc_server
@@ -27,6 +32,13 @@ from tests.integration.identity.sso.rogue_idp import rogue_idp
 __all__ = ["oidc_server", "rogue_idp"]
 
 OUR_ORIGIN = "http://testserver"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The parent fixture's settings, with loopback allowed to outbound calls."""
+    loopback = [ipaddress.ip_network("127.0.0.1/32")]
+    return settings.model_copy(update={"http_allowed_private_networks": loopback})
 
 
 def provider_body(server: OidcServer, **overrides: Any) -> dict[str, Any]:

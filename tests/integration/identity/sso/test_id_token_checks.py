@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
 from auterity.core.database import Database
+from auterity.core.settings import Settings
 from auterity.identity.models import User
-from tests.integration.identity.conftest import Account
+from tests.integration.identity.conftest import Account, signup
 from tests.integration.identity.sso.conftest import (
     OUR_ORIGIN,
     add_provider,
@@ -101,3 +105,21 @@ async def test_rotated_signing_key_is_fetched_once_more(
 
     assert second.status_code == 200, second.text
     assert rogue_idp.hits["/jwks"] == 2
+
+
+async def test_a_provider_at_a_private_address_is_not_called_unless_allowed(
+    app_factory: Any, settings: Settings, rogue_idp: RogueIdp
+) -> None:
+    # Discovery, keys and tokens go through the SSRF guard: with the platform's default
+    # policy (no private networks), a provider on 127.0.0.1 is never reached.
+    strict = settings.model_copy(update={"http_allowed_private_networks": []})
+    application = app_factory(settings=strict)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=OUR_ORIGIN) as client:
+            owner = await signup(client)
+            provider = await rogue_provider(client, owner, rogue_idp)
+            response = await client.get(str(provider["login_url"]))
+    body = assert_refused(response, 502)
+    assert "may not reach" in body["detail"]
+    assert rogue_idp.hits.get("/.well-known/openid-configuration", 0) == 0

@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Iterable
 import httpcore
 import httpx
 
-from auterity.integrations.http.errors import (
+from auterity.core.outbound.errors import (
     AddressBlocked,
     OutboundNetworkError,
     OutboundTimeout,
 )
-from auterity.integrations.http.policy import METADATA_REASON, IPAddress, NetworkPolicy
+from auterity.core.outbound.policy import METADATA_REASON, IPAddress, NetworkPolicy
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 ALLOW_SETTING = "AUTERITY_HTTP_ALLOWED_PRIVATE_NETWORKS"
@@ -96,7 +96,8 @@ def _refusal_message(host: str, address: IPAddress, reason: str) -> str:
     else:
         how = (
             f"only when allowed: add {network} (or its network) to {ALLOW_SETTING}"
-            f", or the host name to {ALLOW_HOSTS_SETTING}"
+            f", or the host name to {ALLOW_HOSTS_SETTING} (for one tenant: its settings' "
+            "http.allowed_private_networks or http.allowed_private_hosts)"
         )
     return f"outbound HTTP to {target} refused: {reason}, reachable {how}"
 

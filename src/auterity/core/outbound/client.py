@@ -1,15 +1,17 @@
 """The platform's one factory of outbound HTTP clients, and a bounded request through them.
 
-One pooled, keep-alive `httpx.AsyncClient` per network policy: connections are reused only
-by requests under the policy that opened them, so a connection one tenant may make is never
-handed to a request another tenant may not. Clients keep no cookies, so nothing leaks from
-one caller's request into the next through a shared pool.
+`guarded_client` builds every client that calls out on someone's behalf (workflow steps,
+integrations, identity providers). `OutboundHttp` keeps one pooled, keep-alive client per
+network policy: connections are reused only by requests under the policy that opened them,
+so a connection one tenant may make is never handed to a request another tenant may not.
+Clients keep no cookies, so nothing leaks from one caller's request into the next.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING
@@ -18,15 +20,15 @@ from urllib.parse import urlsplit
 import httpx
 
 from auterity import __version__
-from auterity.integrations.http.errors import (
+from auterity.core.outbound.errors import (
     InvalidOutboundRequest,
     OutboundNetworkError,
     OutboundTimeout,
     ResponseTooLarge,
     TooManyRedirects,
 )
-from auterity.integrations.http.guard import GuardedTransport, Resolver, system_resolver
-from auterity.integrations.http.policy import NetworkPolicy
+from auterity.core.outbound.guard import GuardedTransport, Resolver, system_resolver
+from auterity.core.outbound.policy import NetworkPolicy
 
 if TYPE_CHECKING:
     from auterity.core.settings import Settings
@@ -38,6 +40,35 @@ DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 CONNECT_TIMEOUT = 10.0
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0)
+# A tenant's own exceptions to the guard (from its settings), added to the platform's.
+TenantPolicies = Callable[[uuid.UUID], Awaitable[NetworkPolicy | None]]
+
+
+def platform_policy(settings: Settings) -> NetworkPolicy:
+    """The non-public addresses the platform's settings let every outbound call reach."""
+    return NetworkPolicy.build(
+        settings.http_allowed_private_networks, settings.http_allowed_private_hosts
+    )
+
+
+def guarded_client(
+    policy: NetworkPolicy,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
+    limits: httpx.Limits = LIMITS,
+    resolve: Resolver = system_resolver,
+) -> httpx.AsyncClient:
+    """An httpx client whose every connection goes through the SSRF guard under `policy`;
+    it follows no redirects by itself, keeps no cookies and ignores proxy variables."""
+    return httpx.AsyncClient(
+        transport=GuardedTransport(policy, limits=limits, resolve=resolve),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
+        follow_redirects=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        headers={"User-Agent": f"Auterity/{__version__}", **(headers or {})},
+        trust_env=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,8 +113,10 @@ class OutboundHttp:
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         limits: httpx.Limits = LIMITS,
         resolve: Resolver = system_resolver,
+        tenant_policies: TenantPolicies | None = None,
     ) -> None:
         self.policy = policy or NetworkPolicy()
+        self.tenant_policies = tenant_policies
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.max_redirects = max_redirects
@@ -92,14 +125,15 @@ class OutboundHttp:
         self._clients: dict[NetworkPolicy, httpx.AsyncClient] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OutboundHttp:
+    def from_settings(
+        cls, settings: Settings, *, tenant_policies: TenantPolicies | None = None
+    ) -> OutboundHttp:
         return cls(
-            NetworkPolicy.build(
-                settings.http_allowed_private_networks, settings.http_allowed_private_hosts
-            ),
+            platform_policy(settings),
             timeout=settings.http_timeout_seconds,
             max_response_bytes=settings.http_max_response_bytes,
             max_redirects=settings.http_max_redirects,
+            tenant_policies=tenant_policies,
         )
 
     def client(self, policy: NetworkPolicy | None = None) -> httpx.AsyncClient:
@@ -107,13 +141,8 @@ class OutboundHttp:
         effective = self.policy.union(policy)
         client = self._clients.get(effective)
         if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                transport=GuardedTransport(effective, limits=self._limits, resolve=self._resolve),
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)),
-                follow_redirects=False,
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-                headers={"User-Agent": f"Auterity/{__version__}"},
-                trust_env=False,
+            client = guarded_client(
+                effective, timeout=self.timeout, limits=self._limits, resolve=self._resolve
             )
             self._clients[effective] = client
         return client
@@ -131,11 +160,16 @@ class OutboundHttp:
         max_redirects: int | None = None,
         max_response_bytes: int | None = None,
         policy: NetworkPolicy | None = None,
+        tenant_id: uuid.UUID | None = None,
     ) -> FetchedResponse:
-        """Send one request and read its whole answer, within `timeout` seconds in all."""
+        """Send one request and read its whole answer, within `timeout` seconds in all.
+
+        On behalf of `tenant_id`, the tenant's own exceptions to the guard apply too."""
         total = timeout or self.timeout
         limit = max_response_bytes or self.max_response_bytes
         hops = self.max_redirects if max_redirects is None else max_redirects
+        if tenant_id is not None and self.tenant_policies is not None:
+            policy = (await self.tenant_policies(tenant_id) or NetworkPolicy()).union(policy)
         client = self.client(policy)
         shown = display_url(url)
         try:

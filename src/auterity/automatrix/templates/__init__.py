@@ -1,0 +1,1 @@
+"""Workflow templates: parameterised specs with immutable versions, rollback, diffs and tests."""
