@@ -141,6 +141,17 @@ def machine_busy_seconds() -> float | None:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """End a child started with `start_new_session` and everything it started."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @contextlib.contextmanager
 def serve(variant: Variant, data_dir: Path, core: int | None) -> Iterator[Server]:
     """Run a server on a free port, pinned to `core`, and wait until it is ready."""
@@ -164,13 +175,7 @@ def serve(variant: Variant, data_dir: Path, core: int | None) -> Iterator[Server
             time.sleep(0.01)
         yield Server(variant, port, process, time.perf_counter() - started)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 def migrate(data_dir: Path) -> None:

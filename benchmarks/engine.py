@@ -238,7 +238,7 @@ async def harness(
         )
     else:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
-        await _pg_execute(f'CREATE SCHEMA "{schema}"')
+        await pg_execute(f'CREATE SCHEMA "{schema}"')
         values |= {"database_url": POSTGRES_URL, "database_schema": schema}
     if celery is not None:
         values |= {
@@ -275,7 +275,7 @@ async def harness(
             worker.wait(30)
         await db.dispose()
         if schema is not None:
-            await _pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _celery_executor(settings: Settings) -> Callable[[str], Executor]:
@@ -304,7 +304,7 @@ def start_worker(settings: Settings, concurrency: int) -> subprocess.Popen[bytes
     )
 
 
-async def _pg_execute(sql: str) -> None:
+async def pg_execute(sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://"))
@@ -316,7 +316,7 @@ async def _pg_execute(sql: str) -> None:
 
 async def postgres_unavailable() -> str | None:
     try:
-        await asyncio.wait_for(_pg_execute("SELECT 1"), 5)
+        await asyncio.wait_for(pg_execute("SELECT 1"), 5)
         return None
     except Exception as exc:
         return f"PostgreSQL at {POSTGRES_URL} did not answer: {exc!r}"

@@ -1,10 +1,11 @@
 """Open-loop, fixed-rate HTTP/1.1 load generator: latency measured from each scheduled send time.
 
-Requests are scheduled at exact instants (`start + i / rate`) whatever the server does, and
-latency runs from that instant, so a slow server is charged for the requests it held back
-(no coordinated omission). A pool of keep-alive connections (asyncio streams on uvloop, a
-hand-written GET/Content-Length parser) sends them; a request that finds every connection busy
-waits, and the wait counts. Run alone: `python benchmarks/loadgen.py URL --rate 500`.
+Requests (a GET, or a POST with a fixed body and headers) are scheduled at exact instants
+(`start + i / rate`) whatever the server does, and latency runs from that instant, so a slow
+server is charged for the requests it held back (no coordinated omission). A pool of
+keep-alive connections (asyncio streams on uvloop, a hand-written response parser) sends them;
+a request that finds every connection busy waits, and the wait counts. Run alone:
+`python benchmarks/loadgen.py URL --rate 500`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -37,6 +40,7 @@ class LoadResult:
     elapsed_s: float = 0.0
     client_cpu_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)  # every answer, by HTTP status
     # How late the generator's own loop woke from 1 ms sleeps: time it charged to the server.
     generator_lags: list[float] = field(default_factory=list)
 
@@ -87,6 +91,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
         raise ProtocolError(f"bad status line {lines[0]!r}")
     status = int(parts[1])
     length = 0
+    chunked = False
     closes = parts[0] == b"HTTP/1.0"
     for line in lines[1:]:
         name, _, value = line.partition(b":")
@@ -94,12 +99,23 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
         if name == b"content-length":
             length = int(value)
         elif name == b"transfer-encoding":
-            raise ProtocolError("chunked responses are not supported")
+            chunked = value.strip().lower() == b"chunked"
+            if not chunked:
+                raise ProtocolError(f"transfer-encoding {value.strip()!r} is not supported")
         elif name == b"connection":
             closes = value.strip().lower() == b"close"
-    if length:
+    if chunked:  # Node's servers (Portkey) answer without a Content-Length
+        await _read_chunked(reader)
+    elif length:
         await reader.readexactly(length)
     return status, closes
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> None:
+    while size := int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16):
+        await reader.readexactly(size + 2)  # the chunk and its CRLF
+    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the empty line
+        pass
 
 
 class _Connection:
@@ -109,6 +125,25 @@ class _Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def build_request(
+    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> bytes:
+    """One HTTP/1.1 request as bytes, built once and written for every send."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {parts.hostname or '127.0.0.1'}:{parts.port or 80}",
+        "User-Agent: auterity-loadgen",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
 
 
 async def _connect(host: str, port: int) -> _Connection:
@@ -123,16 +158,17 @@ async def run_load(
     *,
     connections: int = 32,
     request_timeout: float = 2.0,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
-    """Send GET `url` at `rate` requests/s for `duration` seconds; call inside a running loop."""
+    """Send `method url` at `rate` requests/s for `duration` seconds; call inside a running loop.
+
+    Every request is the same bytes: `body` (with its Content-Length) and `headers` added.
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: auterity-loadgen\r\n\r\n"
-    ).encode()
+    request = build_request(method, url, body, headers)
     result = LoadResult(target_rps=rate, duration_s=duration)
     total = int(rate * duration)
     queue: asyncio.Queue[float | None] = asyncio.Queue()
@@ -161,6 +197,7 @@ async def run_load(
                 closes = True
             else:
                 result.latencies.append(time.perf_counter() - scheduled)
+                result.statuses[status] += 1
                 if 200 <= status < 300:
                     result.ok += 1
                 else:
