@@ -315,6 +315,8 @@ class RunDriver:
             workflows=self.engine.calls,
             depth=self.run.depth,
             http=self.engine.http,
+            llm=self.engine.llm,
+            workflow=str(self.run.workflow_id),
         )
 
     async def _run_items(

@@ -35,6 +35,7 @@ from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
 from auterity.integrations.http import OutboundHttp
+from auterity.relaycore.client import RelayClient
 
 log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
@@ -51,6 +52,7 @@ class Engine:
         *,
         secrets: SecretLookup | None = None,
         http: OutboundHttp | None = None,
+        llm: RelayClient | None = None,
         owner: str | None = None,
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
@@ -62,6 +64,7 @@ class Engine:
         self.registry = registry
         self.secrets = secrets
         self.http = http or OutboundHttp()
+        self.llm = llm
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval

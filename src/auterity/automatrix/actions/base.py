@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from auterity.integrations.http import OutboundHttp
+from auterity.relaycore.client import RelayClient
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -78,9 +79,17 @@ class ActionContext:
     depth: int = 0
     # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
     http: OutboundHttp | None = None
+    # RelayCore, in-process or over HTTP: every model call goes through the gateway.
+    llm: RelayClient | None = None
+    workflow: str | None = None
+    # What this attempt spent through RelayCore, in micro-dollars (stored on the step run).
+    cost_micros: int = 0
 
     def log(self, message: str) -> None:
         self.logs.append(message)
+
+    def add_cost(self, micros: int) -> None:
+        self.cost_micros += micros
 
 
 class Action(Generic[InputT, OutputT]):
