@@ -24,6 +24,7 @@ from auterity.core.security_headers import SecurityHeadersMiddleware
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.identity.context import IdentityContext
+from auterity.relaycore.client import InProcessRelayClient
 from auterity.relaycore.gateway import RelayGateway
 from auterity.secrets import SecretService
 
@@ -46,8 +47,12 @@ def create_app(
     identity = IdentityContext.build(runtime)
     secrets = SecretService.build(runtime)
     actions = default_registry()
-    engine = build_engine(runtime, actions, secrets) if "automatrix" in chosen else None
     relay = RelayGateway(runtime, secrets) if "relaycore" in chosen else None
+    engine = (
+        build_engine(runtime, actions, secrets, llm=InProcessRelayClient(relay) if relay else None)
+        if "automatrix" in chosen
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

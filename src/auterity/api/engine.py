@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Callable
 from typing import Literal
 
+import httpx
+
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
 from auterity.automatrix.executors.base import Executor
@@ -16,6 +18,7 @@ from auterity.core.settings import Settings
 from auterity.identity import tenant_settings
 from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp, tenant_policies
+from auterity.relaycore.client import HttpRelayClient, RelayCallError, RelayClient
 from auterity.secrets import SecretService
 
 
@@ -25,6 +28,7 @@ def build_engine(
     secrets: SecretService,
     *,
     executor: Literal["local", "celery"] | None = None,
+    llm: RelayClient | None = None,
 ) -> Engine:
     """The engine; its steps run where `executor` (default: the settings) says. A Celery
     worker builds one with `executor="local"`: the attempts it is sent run in it."""
@@ -53,6 +57,30 @@ def build_engine(
         limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
         tenant_settings=policy,
         executor=_celery(settings) if chosen == "celery" else None,
+        llm=llm or _relay_over_http(settings, secrets),
+    )
+
+
+def _relay_over_http(settings: Settings, secrets: SecretService) -> RelayClient | None:
+    """RelayCore served apart (`AUTERITY_RELAY_URL`), called with each tenant's own key."""
+    if not settings.relay_url:
+        return None
+
+    async def key_for(tenant_id: uuid.UUID) -> str:
+        name = settings.relay_api_key_secret
+        try:
+            return await secrets.resolve_secret(tenant_id, name, on_behalf_of="workflow")
+        except NotFound:
+            raise RelayCallError(
+                401,
+                f"store this tenant's RelayCore API key as the secret {name} "
+                "(RelayCore runs apart from this engine)",
+            ) from None
+
+    return HttpRelayClient(
+        settings.relay_url,
+        key_for,
+        httpx.AsyncClient(timeout=httpx.Timeout(settings.relay_timeout_seconds, connect=10.0)),
     )
 
 

@@ -43,6 +43,7 @@ from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
 from auterity.integrations.http import OutboundHttp
+from auterity.relaycore.client import RelayClient
 
 log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
@@ -59,6 +60,7 @@ class Engine:
         *,
         secrets: SecretLookup | None = None,
         http: OutboundHttp | None = None,
+        llm: RelayClient | None = None,
         owner: str | None = None,
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
@@ -81,6 +83,7 @@ class Engine:
         self.sandbox = sandbox or CodeSandbox(db.settings)
         self.tenant_settings = tenant_settings
         self.python_modules = ModuleLoader(db)
+        self.llm = llm
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
@@ -123,6 +126,8 @@ class Engine:
             sandbox=self.sandbox,
             tenant_settings=self.tenant_settings,
             python_modules=self.python_modules,
+            llm=self.llm,
+            workflow=str(run.workflow_id),
         )
 
     async def start(self) -> None:
@@ -157,6 +162,8 @@ class Engine:
         await self.executor.stop()
         await self.http.aclose()
         await self.sandbox.close()
+        if self.llm is not None:
+            await self.llm.aclose()
 
     def wake(self, run_id: uuid.UUID | None = None) -> None:
         """Look for work now (a run was started, resumed or cancelled)."""

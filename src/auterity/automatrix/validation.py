@@ -273,6 +273,8 @@ def _check_parameters(
                 continue
             if loc and loc[0] in dynamic:
                 continue
+            if not loc and dynamic:
+                continue  # a rule across fields, some of them only known at run time
             hint = None
             message = f"{item['msg']} (got {item.get('input')!r})"
             if item["type"] == "extra_forbidden":

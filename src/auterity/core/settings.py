@@ -188,6 +188,15 @@ class Settings(BaseSettings):
     )
 
     # RelayCore, the AI gateway.
+    relay_url: str | None = Field(
+        default=None,
+        description="Where AutoMatrix reaches RelayCore when it is not served in the same "
+        "process (e.g. http://relaycore:3001); unset: in-process when served together.",
+    )
+    relay_api_key_secret: str = Field(
+        default="RELAYCORE_API_KEY",
+        description="The tenant secret holding its RelayCore API key (for relay_url).",
+    )
     relay_catalog_path: Path | None = Field(
         default=None,
         description="A YAML model catalog laid over the shipped one (providers, models, "

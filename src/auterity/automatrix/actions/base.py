@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from auterity.automatrix.sandbox import CodeSandbox
 from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp
+from auterity.relaycore.client import RelayClient
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -96,6 +97,11 @@ class ActionContext:
     depth: int = 0
     # The platform's SSRF-guarded HTTP client factory: every action that calls out uses it.
     http: OutboundHttp | None = None
+    # RelayCore, in-process or over HTTP: every model call goes through the gateway.
+    llm: RelayClient | None = None
+    workflow: str | None = None
+    # What this attempt spent through RelayCore, in micro-dollars (stored on the step run).
+    cost_micros: int = 0
     # The warm sandbox pool of `code.python` and the tenant's policy (allowed imports, network).
     sandbox: CodeSandbox | None = None
     tenant_settings: TenantSettingsLookup | None = None
@@ -109,6 +115,9 @@ class ActionContext:
 
     def log(self, message: str) -> None:
         self.logs.append(message)
+
+    def add_cost(self, micros: int) -> None:
+        self.cost_micros += micros
 
 
 class Action(Generic[InputT, OutputT]):
