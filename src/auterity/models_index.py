@@ -8,6 +8,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.core.models",
     "auterity.identity.models",
     "auterity.automatrix.models",
+    "auterity.automatrix.triggers.models",
     "auterity.secrets.models",
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",

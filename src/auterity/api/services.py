@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 
 from auterity.automatrix import api as automatrix_api
+from auterity.automatrix.triggers import api as triggers_api
 from auterity.identity import api as identity_api
 from auterity.integrations import api as integrations_api
 from auterity.neuroweaver import api as neuroweaver_api
@@ -17,7 +18,12 @@ from auterity.secrets import api as secrets_api
 # (integration tokens for AutoMatrix, provider keys for RelayCore), so each serves their routes.
 SHARED_ROUTERS: tuple[APIRouter, ...] = (*identity_api.routers, *secrets_api.routers)
 SERVICE_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
-    "automatrix": (*SHARED_ROUTERS, *automatrix_api.routers, *integrations_api.routers),
+    "automatrix": (
+        *SHARED_ROUTERS,
+        *automatrix_api.routers,
+        *triggers_api.routers,
+        *integrations_api.routers,
+    ),
     "relaycore": (*SHARED_ROUTERS, *relaycore_api.routers),
     "neuroweaver": (*SHARED_ROUTERS, *neuroweaver_api.routers),
 }

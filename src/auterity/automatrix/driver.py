@@ -496,3 +496,4 @@ class RunDriver:
         self.final_status = status
         WORKFLOW_COMPLETION.labels(status).inc()
         self.engine.hub.notify(self.run_id)
+        self.engine.announce_end(self.run, status, outputs, error)

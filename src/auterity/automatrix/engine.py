@@ -34,6 +34,7 @@ from auterity.core.database import Database
 from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
+from auterity.events import EventBus
 from auterity.integrations.http import OutboundHttp
 
 log = get_logger(__name__)
@@ -57,6 +58,7 @@ class Engine:
         max_concurrent_steps: int = 500,
         artifacts: ArtifactStore | None = None,
         inline_output_bytes: int = 256 * 1024,
+        events: EventBus | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -69,6 +71,8 @@ class Engine:
         self.artifacts = artifacts or LocalArtifactStore(db.settings.data_dir / "artifacts")
         self.inline_output_bytes = inline_output_bytes
         self.hub = EventHub()
+        self.events = events
+        self._publishing: set[asyncio.Task[Any]] = set()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -103,6 +107,8 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._scheduler = self._watcher = None
+        # Events of runs that just ended still reach their subscribers (event triggers).
+        await asyncio.gather(*self._publishing, return_exceptions=True)
         await self.writer.close()
         if driven:
             async with self.db.session() as session:
@@ -121,6 +127,24 @@ class Engine:
             if run_id in self._drivers:
                 self._poked.add(run_id)  # its driver re-reads the run (cancel) on its next turn
             self.hub.notify(run_id)
+
+    def announce_end(
+        self, run: Run, status: str, outputs: Any, error: dict[str, Any] | None
+    ) -> None:
+        """Publish `run.<status>` on the platform event bus once the run's end is committed;
+        in a task of its own, so subscribers never hold up the driver."""
+        if self.events is None:
+            return
+        data = {
+            "run_id": str(run.id),
+            "workflow_id": str(run.workflow_id),
+            "status": status,
+            "outputs": outputs,
+            "error": error,
+        }
+        task = asyncio.create_task(self.events.publish(run.tenant_id, f"run.{status}", data))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     @property
     def watching_cancels(self) -> bool:
