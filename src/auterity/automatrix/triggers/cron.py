@@ -67,8 +67,11 @@ class Schedule:
             return None
         return found
 
-    def latest_at_or_before(self, moment: datetime) -> datetime | None:
-        local = (moment + _TICK).astimezone(ZoneInfo(self.timezone))
+    def latest_before(self, moment: datetime) -> datetime | None:
+        """The last scheduled time strictly before `moment` within the start and end dates."""
+        if self.ends_at is not None and moment > self.ends_at:
+            moment = self.ends_at + _TICK
+        local = moment.astimezone(ZoneInfo(self.timezone))
         found: datetime = croniter(self.expression, local).get_prev(datetime)
         found = found.astimezone(UTC)
         if self.starts_at is not None and found < self.starts_at:
@@ -96,13 +99,13 @@ def plan(
     skipped = 0
     first: datetime | None = next_fire_at
     if next_fire_at < cutoff:
-        latest_missed = schedule.latest_at_or_before(cutoff)
+        latest_missed = schedule.latest_before(cutoff)
         if latest_missed is not None and latest_missed >= next_fire_at:
             skipped = _count_between(schedule, next_fire_at, latest_missed)
             if misfire == "run_once":
                 fire.append(latest_missed)
                 skipped -= 1
-        first = schedule.next_after(cutoff)
+        first = schedule.next_after(cutoff - _TICK)
     while first is not None and first <= now:
         fire.append(first)
         first = schedule.next_after(first)

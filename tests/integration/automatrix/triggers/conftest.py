@@ -1,0 +1,53 @@
+"""Helpers for trigger tests: a workflow to trigger, and triggers made through the API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from auterity.core.clock import FrozenClock, set_clock
+from tests.integration.automatrix.conftest import save
+from tests.integration.identity.conftest import Account
+
+GREET = {
+    "inputs": {"type": "object", "properties": {"who": {"type": "string"}}, "required": ["who"]},
+    "steps": [{"id": "hello", "uses": "transform", "with": {"value": "Hello {{ inputs.who }}"}}],
+    "outputs": {"greeting": "{{ steps.hello.output.value }}"},
+}
+
+
+async def greet_workflow(client: httpx.AsyncClient, account: Account) -> str:
+    """A workflow that needs input `who` and outputs `greeting`; answers its id."""
+    saved = await save(client, account, {**GREET, "name": f"greet-{uuid.uuid4().hex[:6]}"})
+    return str(saved["id"])
+
+
+async def make_trigger(
+    client: httpx.AsyncClient, account: Account, **fields: Any
+) -> dict[str, Any]:
+    created = await client.post("/api/triggers", json=fields, headers=account.headers)
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+async def firings(client: httpx.AsyncClient, account: Account, trigger_id: str) -> list[Any]:
+    page = await client.get(f"/api/triggers/{trigger_id}/firings", headers=account.headers)
+    assert page.status_code == 200, page.text
+    items: list[Any] = page.json()["items"]
+    return items
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    frozen = FrozenClock(datetime(2026, 3, 2, 8, 59, 30, tzinfo=UTC))
+    previous = set_clock(frozen)
+    try:
+        yield frozen
+    finally:
+        set_clock(previous)
