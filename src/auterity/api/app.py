@@ -81,6 +81,7 @@ def create_app(
     app.state.actions = actions
     app.state.engine = engine
     app.state.events = events
+    app.state.scheduler = scheduler
     install_problem_handlers(app)
     # Added innermost first. Outermost to innermost: request context (id, logs, metrics) ->
     # security headers (on every answer, refusals too) -> CORS (so browsers can read a 429)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
+from auterity.automatrix.triggers.scheduler import TriggerScheduler
 from auterity.core.clock import FrozenClock, set_clock
+from auterity.core.settings import Settings
 from tests.integration.automatrix.conftest import save
-from tests.integration.identity.conftest import Account
+from tests.integration.identity.conftest import Account, signup
 
 GREET = {
     "inputs": {"type": "object", "properties": {"who": {"type": "string"}}, "required": ["who"]},
@@ -41,6 +45,26 @@ async def firings(client: httpx.AsyncClient, account: Account, trigger_id: str) 
     assert page.status_code == 200, page.text
     items: list[Any] = page.json()["items"]
     return items
+
+
+@pytest.fixture
+async def app(app_factory: Any, settings: Settings) -> AsyncIterator[FastAPI]:
+    # The background cron loop ticks once at start and then not within a test: tests tick.
+    slow = settings.model_copy(update={"trigger_poll_seconds": 60})
+    application = app_factory(settings=slow)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def frozen_owner(clock: FrozenClock, client: httpx.AsyncClient) -> Account:
+    """An account made under the frozen clock, so its token is valid at the clock's time."""
+    return await signup(client)
+
+
+def scheduler_of(app: FastAPI) -> TriggerScheduler:
+    scheduler: TriggerScheduler = app.state.scheduler
+    return scheduler
 
 
 @pytest.fixture

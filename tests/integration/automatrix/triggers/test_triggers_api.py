@@ -10,12 +10,12 @@ from tests.integration.identity.conftest import Account, add_member, assert_prob
 
 
 async def test_cron_trigger_lifecycle(
-    clock: FrozenClock, client: httpx.AsyncClient, owner: Account
+    clock: FrozenClock, client: httpx.AsyncClient, frozen_owner: Account
 ) -> None:
-    workflow_id = await greet_workflow(client, owner)
+    workflow_id = await greet_workflow(client, frozen_owner)
     created = await make_trigger(
         client,
-        owner,
+        frozen_owner,
         name="weekday mornings",
         kind="cron",
         workflow_id=workflow_id,
@@ -27,25 +27,25 @@ async def test_cron_trigger_lifecycle(
     # 2026-03-02 is a Monday; 09:00 in Berlin is 08:00 UTC, already past at 08:59:30 UTC.
     assert created["next_fire_at"] == "2026-03-03T08:00:00Z"
     url = f"/api/triggers/{created['id']}"
-    assert (await client.get(url, headers=owner.headers)).json()["cron"] == "0 9 * * mon-fri"
+    assert (await client.get(url, headers=frozen_owner.headers)).json()["cron"] == "0 9 * * mon-fri"
 
     changed = await client.patch(
-        url, json={"timezone": "UTC", "misfire": "run_once"}, headers=owner.headers
+        url, json={"timezone": "UTC", "misfire": "run_once"}, headers=frozen_owner.headers
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["next_fire_at"] == "2026-03-02T09:00:00Z"
     assert changed.json()["misfire"] == "run_once"
 
-    paused = await client.post(f"{url}/pause", headers=owner.headers)
+    paused = await client.post(f"{url}/pause", headers=frozen_owner.headers)
     assert paused.json()["enabled"] is False and paused.json()["next_fire_at"] is None
     clock.advance(120)
-    resumed = await client.post(f"{url}/resume", headers=owner.headers)
+    resumed = await client.post(f"{url}/resume", headers=frozen_owner.headers)
     # Resumed from now: the 09:00 that passed while paused is not caught up.
     assert resumed.json()["enabled"] is True
     assert resumed.json()["next_fire_at"] == "2026-03-03T09:00:00Z"
 
-    assert (await client.delete(url, headers=owner.headers)).status_code == 204
-    assert_problem(await client.get(url, headers=owner.headers), 404)
+    assert (await client.delete(url, headers=frozen_owner.headers)).status_code == 204
+    assert_problem(await client.get(url, headers=frozen_owner.headers), 404)
 
 
 async def test_bad_schedules_are_422_with_pointers(
