@@ -25,12 +25,6 @@ BACKLOG = 12  # minutes both processes find due at once (09:00..09:11)
 MINUTES = 6  # then stepped minute by minute (09:12..09:17)
 
 
-async def _wait_for(paths: list[Path], timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while not all(path.exists() for path in paths):
-            await asyncio.sleep(0.02)
-
-
 async def test_two_scheduler_processes_fire_each_time_exactly_once(
     clock: FrozenClock,
     client: httpx.AsyncClient,
@@ -50,8 +44,7 @@ async def test_two_scheduler_processes_fire_each_time_exactly_once(
             cron="* * * * *",
             inputs={"who": "{{ scheduled_at }}"},
         )
-    go = tmp_path / "go"
-    processes, outputs, ready = [], [], []
+    processes = []
     for name in ("a", "b"):
         config = {
             "database_url": settings.database_url,
@@ -60,12 +53,7 @@ async def test_two_scheduler_processes_fire_each_time_exactly_once(
             "start": clock.now().isoformat(),
             "backlog": BACKLOG,
             "minutes": MINUTES,
-            "ready": str(tmp_path / f"ready-{name}"),
-            "go": str(go),
-            "out": str(tmp_path / f"claimed-{name}.json"),
         }
-        ready.append(Path(config["ready"]))
-        outputs.append(Path(config["out"]))
         processes.append(
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -73,16 +61,23 @@ async def test_two_scheduler_processes_fire_each_time_exactly_once(
                 "tests.integration.automatrix.triggers.scheduler_process",
                 json.dumps(config),
                 cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                stderr=asyncio.subprocess.PIPE,
             )
         )
-    await _wait_for(ready)
-    go.touch()
     for process in processes:
-        output, _ = await asyncio.wait_for(process.communicate(), 180)
-        assert process.returncode == 0, output.decode()[-3000:]
-    results = [json.loads(path.read_text()) for path in outputs]
+        assert process.stdout is not None
+        assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
+    for process in processes:  # go: both at once
+        assert process.stdin is not None
+        process.stdin.write(b"go\n")
+        await process.stdin.drain()
+    results = []
+    for process in processes:
+        output, errors = await asyncio.wait_for(process.communicate(), 180)
+        assert process.returncode == 0, errors.decode()[-3000:]
+        results.append(json.loads(output.decode().strip().splitlines()[-1]))
     claimed = [set(result["claimed"]) for result in results]
 
     async with db.session(readonly=True) as session:
