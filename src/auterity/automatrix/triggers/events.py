@@ -43,6 +43,7 @@ class EventTriggers:
                             Trigger.enabled.is_(True),
                             Trigger.event_type == event.type,
                         )
+                        .order_by(Trigger.id)  # in creation order
                     )
                 ).tuples()
             )
