@@ -38,7 +38,8 @@ class EventTriggers:
             waiting = list(
                 (
                     await session.execute(
-                        select(Trigger.id, Trigger.workflow_id).where(
+                        select(Trigger.id, Trigger.workflow_id)
+                        .where(
                             Trigger.kind == "event",
                             Trigger.enabled.is_(True),
                             Trigger.event_type == event.type,

@@ -140,7 +140,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("webhook_signatures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_signatures_tenant_id"))
