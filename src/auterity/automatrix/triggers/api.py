@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from auterity.automatrix.engine import Engine
+from auterity.automatrix.api import Reader, Runner, Writer, engine_of
 from auterity.automatrix.models import Run
 from auterity.automatrix.triggers import service, webhooks
 from auterity.automatrix.triggers.models import Trigger, TriggerFiring
@@ -27,33 +27,20 @@ from auterity.automatrix.triggers.schemas import (
     TriggerPage,
 )
 from auterity.automatrix.triggers.signatures import build_replay_guard
-from auterity.core.errors import FieldError, NotFound, ValidationFailed
+from auterity.core.errors import FieldError, ValidationFailed
 from auterity.core.pagination import keyset_page
 from auterity.core.runtime import Runtime
 from auterity.events import EventBus
-from auterity.identity.deps import TenantSession, require
-from auterity.identity.permissions import Permission
-from auterity.identity.principal import Principal
+from auterity.identity.deps import TenantSession
 
 triggers = APIRouter(prefix="/api/triggers", tags=["triggers"])
 hooks = APIRouter(prefix="/api/hooks", tags=["triggers"])
 platform_events = APIRouter(prefix="/api/events", tags=["triggers"])
 
-Reader = Annotated[Principal, require(Permission.WORKFLOW_READ)]
-Writer = Annotated[Principal, require(Permission.WORKFLOW_WRITE)]
-Runner = Annotated[Principal, require(Permission.WORKFLOW_RUN)]
-
 
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine | None = getattr(request.app.state, "engine", None)
-    if engine is None:
-        raise NotFound("This process does not run workflows; use the AutoMatrix service.")
-    return engine
 
 
 def _shown(trigger: Trigger, revealed: service.Revealed) -> TriggerOut:
@@ -64,7 +51,7 @@ def _shown(trigger: Trigger, revealed: service.Revealed) -> TriggerOut:
     return out
 
 
-@triggers.post("", status_code=201, response_model=TriggerOut, response_model_exclude_none=True)
+@triggers.post("", status_code=201, response_model=TriggerOut)
 async def create_trigger(
     body: TriggerCreate,
     request: Request,
@@ -107,7 +94,7 @@ async def get_trigger(
     return TriggerOut.from_row(await service.get_trigger(session, trigger_id))
 
 
-@triggers.patch("/{trigger_id}", response_model=TriggerOut, response_model_exclude_none=True)
+@triggers.patch("/{trigger_id}", response_model=TriggerOut)
 async def update_trigger(
     trigger_id: uuid.UUID,
     body: TriggerFields,
@@ -130,15 +117,19 @@ async def delete_trigger(
     return Response(status_code=204)
 
 
+async def _set_enabled(session: TenantSession, trigger_id: uuid.UUID, enabled: bool) -> TriggerOut:
+    trigger = await service.get_trigger(session, trigger_id)
+    service.set_enabled(trigger, enabled)
+    await session.flush()
+    return TriggerOut.from_row(trigger)
+
+
 @triggers.post("/{trigger_id}/pause", response_model=TriggerOut)
 async def pause_trigger(
     trigger_id: uuid.UUID, principal: Writer, session: TenantSession
 ) -> TriggerOut:
     """Stop firing until resumed (a paused webhook answers 409 and runs nothing)."""
-    trigger = await service.get_trigger(session, trigger_id)
-    await service.set_enabled(trigger, False)
-    await session.flush()
-    return TriggerOut.from_row(trigger)
+    return await _set_enabled(session, trigger_id, False)
 
 
 @triggers.post("/{trigger_id}/resume", response_model=TriggerOut)
@@ -146,10 +137,7 @@ async def resume_trigger(
     trigger_id: uuid.UUID, principal: Writer, session: TenantSession
 ) -> TriggerOut:
     """Fire again; a cron trigger continues with its next time from now."""
-    trigger = await service.get_trigger(session, trigger_id)
-    await service.set_enabled(trigger, True)
-    await session.flush()
-    return TriggerOut.from_row(trigger)
+    return await _set_enabled(session, trigger_id, True)
 
 
 @triggers.get("/{trigger_id}/firings", response_model=FiringPage)
@@ -177,7 +165,7 @@ async def receive_webhook(
     signed webhook also checks `X-Auterity-Signature`. Answers 202 with the run id, or, for a
     webhook with a sync timeout, 200 with the run's outputs when it ends in time."""
     runtime = _runtime(request)
-    engine = _engine(request)
+    engine = engine_of(request)
     settings = runtime.settings
     delivery = webhooks.Delivery(
         token=token,

@@ -45,7 +45,7 @@ class Trigger(TenantScoped, IdMixin, TimestampMixin, Base):
     # webhook: the URL token and signing secret are shown once; only a digest and a sealed
     # copy are kept.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    signing_secret: Mapped[str | None] = mapped_column(Text)
+    signing_secret_sealed: Mapped[str | None] = mapped_column(Text)
     sync_timeout_seconds: Mapped[float | None] = mapped_column()
     max_body_bytes: Mapped[int | None] = mapped_column(Integer)
     # event

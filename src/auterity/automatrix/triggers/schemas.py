@@ -101,7 +101,7 @@ class TriggerOut(ResponseModel):
             enabled=row.enabled, inputs=row.inputs, cron=row.cron_expression,
             timezone=row.timezone, starts_at=row.starts_at, ends_at=row.ends_at,
             misfire=row.misfire_policy, next_fire_at=row.next_fire_at,
-            signed=(row.signing_secret is not None) if row.kind == "webhook" else None,
+            signed=(row.signing_secret_sealed is not None) if row.kind == "webhook" else None,
             sync_timeout_seconds=row.sync_timeout_seconds, max_body_bytes=row.max_body_bytes,
             event=row.event_type, filter=row.filter, last_fired_at=row.last_fired_at,
             created_at=row.created_at, updated_at=row.updated_at,

@@ -99,12 +99,12 @@ def _apply(trigger: Trigger, fields: TriggerFields, given: set[str], sealer: Sea
         if field in given:
             setattr(trigger, column, getattr(fields, field))
     if trigger.kind == "webhook" and "signed" in given:
-        if fields.signed and trigger.signing_secret is None:
+        if fields.signed and trigger.signing_secret_sealed is None:
             secret = "whsec_" + secrets.token_urlsafe(TOKEN_BYTES)
-            trigger.signing_secret = sealer.seal(secret)
+            trigger.signing_secret_sealed = sealer.seal(secret)
             revealed = Revealed(signing_secret=secret)
         elif not fields.signed:
-            trigger.signing_secret = None
+            trigger.signing_secret_sealed = None
     if trigger.kind == "cron":
         trigger.timezone = trigger.timezone or "UTC"
         trigger.misfire_policy = trigger.misfire_policy or "skip"
@@ -169,7 +169,7 @@ async def update_trigger(
     return revealed
 
 
-async def set_enabled(trigger: Trigger, enabled: bool) -> None:
+def set_enabled(trigger: Trigger, enabled: bool) -> None:
     """Pause or resume. A resumed cron trigger continues from now: the paused time is not a
     misfire to catch up on."""
     if trigger.enabled != enabled:

@@ -92,10 +92,10 @@ async def receive(
         raise PayloadTooLarge(
             f"The body is over this webhook's limit of {trigger.max_body_bytes} bytes."
         )
-    if trigger.signing_secret is not None:
+    if trigger.signing_secret_sealed is not None:
         signature = verify_signature(
             delivery.headers.get(SIGNATURE_HEADER.lower()),
-            sealer.open_text(trigger.signing_secret),
+            sealer.open_text(trigger.signing_secret_sealed),
             delivery.body,
             utcnow(),
             tolerance,

@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("misfire_policy", sa.String(length=20), nullable=True),
         sa.Column("next_fire_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("token_hash", sa.String(length=64), nullable=True),
-        sa.Column("signing_secret", sa.Text(), nullable=True),
+        sa.Column("signing_secret_sealed", sa.Text(), nullable=True),
         sa.Column("sync_timeout_seconds", sa.Float(), nullable=True),
         sa.Column("max_body_bytes", sa.Integer(), nullable=True),
         sa.Column("event_type", sa.String(length=200), nullable=True),
