@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from auterity.core.errors import FieldError
 
@@ -33,7 +33,11 @@ def schedule_errors(expression: str, timezone: str, pointer: str = "") -> list[F
         )
     else:
         try:
-            croniter(expression)
+            croniter(expression).get_next(datetime)
+        except CroniterBadDateError:
+            errors.append(
+                FieldError(f"{pointer}/cron", f"{expression!r} matches no date (like 30 February)")
+            )
         except CroniterError as exc:
             errors.append(FieldError(f"{pointer}/cron", f"invalid cron expression: {exc}"))
     try:

@@ -69,6 +69,8 @@ def test_bad_expressions_and_zones_name_their_field() -> None:
     assert fields.pointer == "/cron" and "4 fields" in fields.message
     [minute] = schedule_errors("61 * * * *", "UTC")
     assert minute.pointer == "/cron" and "61" in minute.message
+    [never] = schedule_errors("0 0 30 2 *", "UTC")
+    assert never.pointer == "/cron" and "matches no date" in never.message
     [zone] = schedule_errors("0 9 * * *", "Mars/Olympus")
     assert zone.pointer == "/timezone"
     assert [e.pointer for e in schedule_errors("x", "../etc/passwd")] == ["/cron", "/timezone"]
