@@ -86,13 +86,17 @@ class TriggerScheduler:
         claimed: list[uuid.UUID] = []
         for trigger in due:
             assert trigger.next_fire_at is not None and trigger.misfire_policy is not None
-            plan = cron.plan(
-                cron_schedule(trigger),
-                trigger.next_fire_at,
-                now,
-                self.grace,
-                trigger.misfire_policy,
-            )
+            try:
+                plan = cron.plan(
+                    cron_schedule(trigger),
+                    trigger.next_fire_at,
+                    now,
+                    self.grace,
+                    trigger.misfire_policy,
+                )
+            except Exception:  # one broken schedule must not stop the others
+                log.exception("cron_plan_failed", trigger_id=str(trigger.id))
+                continue
             if plan.skipped:
                 log.info("cron_misfire_skipped", trigger_id=str(trigger.id), count=plan.skipped)
                 CRON_FIRINGS.labels("skipped").inc(plan.skipped)
