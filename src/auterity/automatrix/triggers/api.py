@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from auterity.automatrix import service as workflows
 from auterity.automatrix.api import Reader, Runner, Writer, engine_of
-from auterity.automatrix.models import Run
 from auterity.automatrix.triggers import service, webhooks
 from auterity.automatrix.triggers.models import Trigger, TriggerFiring
 from auterity.automatrix.triggers.schemas import (
@@ -27,20 +27,15 @@ from auterity.automatrix.triggers.schemas import (
     TriggerPage,
 )
 from auterity.automatrix.triggers.signatures import build_replay_guard
+from auterity.core.deps import runtime_of
 from auterity.core.errors import FieldError, ValidationFailed
 from auterity.core.pagination import keyset_page
-from auterity.core.runtime import Runtime
 from auterity.events import EventBus
 from auterity.identity.deps import TenantSession
 
 triggers = APIRouter(prefix="/api/triggers", tags=["triggers"])
 hooks = APIRouter(prefix="/api/hooks", tags=["triggers"])
 platform_events = APIRouter(prefix="/api/events", tags=["triggers"])
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _shown(trigger: Trigger, revealed: service.Revealed) -> TriggerOut:
@@ -61,7 +56,7 @@ async def create_trigger(
 ) -> TriggerOut:
     """A cron, webhook or event trigger for a workflow. A webhook's URL and signing secret
     are in this answer only: keep them."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     trigger, revealed = await service.create_trigger(
         session, body, runtime.hasher, runtime.sealer, principal.user_id
     )
@@ -104,7 +99,7 @@ async def update_trigger(
 ) -> TriggerOut:
     """Change the given fields; turning `signed` on answers the new signing secret once."""
     trigger = await service.get_trigger(session, trigger_id)
-    revealed = await service.update_trigger(session, trigger, body, _runtime(request).sealer)
+    revealed = await service.update_trigger(session, trigger, body, runtime_of(request).sealer)
     await session.flush()
     return _shown(trigger, revealed)
 
@@ -164,7 +159,7 @@ async def receive_webhook(
     """Start the webhook's workflow. No login: the URL's token is the credential, and a
     signed webhook also checks `X-Auterity-Signature`. Answers 202 with the run id, or, for a
     webhook with a sync timeout, 200 with the run's outputs when it ends in time."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     engine = engine_of(request)
     settings = runtime.settings
     delivery = webhooks.Delivery(
@@ -200,7 +195,7 @@ async def receive_webhook(
             status = None
         if status is not None:
             async with runtime.db.session(readonly=True) as session:
-                row = (await session.execute(select(Run).where(Run.id == run.id))).scalar_one()
+                row = await workflows.get_run(session, run.id)
             body = HookAccepted(run_id=run.id, status=row.status, outputs=row.outputs)
             return JSONResponse(body.model_dump(mode="json"), status_code=200, headers=headers)
     body = HookAccepted(run_id=run.id, status=run.status)
