@@ -42,6 +42,7 @@ ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
 CLAIM_BATCH = 100
 PLAN_CACHE_SIZE = 256
 STATUS_POLL = 0.5  # how often wait_for reads the status of runs driven elsewhere
+PUBLISH_GRACE = 2.0  # seconds `stop` waits for the events of runs that just ended
 
 
 class Engine:
@@ -107,8 +108,12 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._scheduler = self._watcher = None
-        # Events of runs that just ended still reach their subscribers (event triggers).
-        await asyncio.gather(*self._publishing, return_exceptions=True)
+        # Events of runs that just ended still reach their subscribers (event triggers), if
+        # they are quick about it: shutting down is not held up for long.
+        if self._publishing:
+            _, late = await asyncio.wait(self._publishing, timeout=PUBLISH_GRACE)
+            for task in late:
+                task.cancel()
         await self.writer.close()
         if driven:
             async with self.db.session() as session:
