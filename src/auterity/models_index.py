@@ -9,6 +9,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.identity.models",
     "auterity.automatrix.models",
     "auterity.automatrix.templates.models",
+    "auterity.automatrix.triggers.models",
     "auterity.secrets.models",
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",

@@ -256,3 +256,26 @@ async def approval_step(client: httpx.AsyncClient, owner: Account) -> Resource:
         f"/api/workflows/{created.json()['id']}/runs", json={}, headers=owner.headers
     )
     return Resource({"run_id": started.json()["id"], "step_id": "ask"}, {"POST": {}})
+
+
+@resource(
+    "/api/triggers/{trigger_id}",
+    "/api/triggers/{trigger_id}/pause",
+    "/api/triggers/{trigger_id}/resume",
+    "/api/triggers/{trigger_id}/firings",
+)
+async def trigger(client: httpx.AsyncClient, owner: Account) -> Resource:
+    workflow_id = await _workflow(client, owner)
+    created = await client.post(
+        "/api/triggers",
+        json={"name": "victim", "kind": "cron", "workflow_id": workflow_id, "cron": "0 9 * * *"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return Resource({"trigger_id": created.json()["id"]}, {"PATCH": {"name": "hijacked"}})
+
+
+EXEMPT["/api/hooks/{token}"] = (
+    "the URL token is the credential and names the tenant's trigger; an unknown token is a "
+    "404 whoever calls (tests/integration/automatrix/triggers/test_webhooks.py)"
+)

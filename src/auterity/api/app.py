@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from auterity import __version__
-from auterity.api.engine import build_engine
+from auterity.api.engine import build_engine, build_triggers
 from auterity.api.services import routers_for
 from auterity.api.shared import router as shared_router
 from auterity.automatrix.actions.registry import default_registry
@@ -23,6 +23,7 @@ from auterity.core.runtime import Runtime
 from auterity.core.security_headers import SecurityHeadersMiddleware
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
+from auterity.events import EventBus
 from auterity.identity.context import IdentityContext
 from auterity.relaycore.client import InProcessRelayClient
 from auterity.relaycore.gateway import RelayGateway
@@ -48,11 +49,19 @@ def create_app(
     secrets = SecretService.build(runtime)
     actions = default_registry()
     relay = RelayGateway(runtime, secrets) if "relaycore" in chosen else None
+    events = EventBus()
     engine = (
-        build_engine(runtime, actions, secrets, llm=InProcessRelayClient(relay) if relay else None)
+        build_engine(
+            runtime,
+            actions,
+            secrets,
+            events,
+            llm=InProcessRelayClient(relay) if relay else None,
+        )
         if "automatrix" in chosen
         else None
     )
+    scheduler = build_triggers(runtime, engine, events) if engine is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,9 +71,13 @@ def create_app(
             await engine.start()
         if relay is not None:
             await relay.start()
+        if scheduler is not None:
+            await scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             if engine is not None:
                 await engine.stop()
             if relay is not None:
@@ -85,6 +98,8 @@ def create_app(
     app.state.actions = actions
     app.state.engine = engine
     app.state.relay = relay
+    app.state.events = events
+    app.state.scheduler = scheduler
     install_problem_handlers(app)
     # Added innermost first. Outermost to innermost: request context (id, logs, metrics) ->
     # security headers (on every answer, refusals too) -> CORS (so browsers can read a 429)

@@ -1,4 +1,5 @@
-"""Wires the workflow engine to this process's database, secret store and outbound HTTP."""
+"""Wires the workflow engine to this process's database, secret store, outbound HTTP, event
+bus and triggers."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.engine import Engine
 from auterity.automatrix.executors.base import Executor
 from auterity.automatrix.limits import ConcurrencyLimits
+from auterity.automatrix.triggers.events import EventTriggers
+from auterity.automatrix.triggers.scheduler import TriggerScheduler
 from auterity.core.errors import NotFound
 from auterity.core.runtime import Runtime
 from auterity.core.settings import Settings
+from auterity.events import EventBus
 from auterity.identity import tenant_settings
 from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp, tenant_policies
@@ -26,6 +30,7 @@ def build_engine(
     runtime: Runtime,
     actions: ActionRegistry,
     secrets: SecretService,
+    events: EventBus | None = None,
     *,
     executor: Literal["local", "celery"] | None = None,
     llm: RelayClient | None = None,
@@ -58,6 +63,18 @@ def build_engine(
         tenant_settings=policy,
         executor=_celery(settings) if chosen == "celery" else None,
         llm=llm or _relay_over_http(settings, secrets),
+        events=events,
+    )
+
+
+def build_triggers(runtime: Runtime, engine: Engine, events: EventBus) -> TriggerScheduler:
+    """Subscribe event triggers to the bus; the cron scheduler, for the app to start."""
+    events.subscribe(EventTriggers(runtime.db, wake=engine.wake))
+    return TriggerScheduler(
+        runtime.db,
+        wake=engine.wake,
+        poll_interval=runtime.settings.trigger_poll_seconds,
+        misfire_grace=runtime.settings.trigger_misfire_grace_seconds,
     )
 
 

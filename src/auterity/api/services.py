@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from auterity.automatrix import api as automatrix_api
 from auterity.automatrix.templates import api as templates_api
+from auterity.automatrix.triggers import api as triggers_api
 from auterity.identity import api as identity_api
 from auterity.integrations import api as integrations_api
 from auterity.neuroweaver import api as neuroweaver_api
@@ -22,6 +23,7 @@ SERVICE_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
         *SHARED_ROUTERS,
         *automatrix_api.routers,
         *templates_api.routers,
+        *triggers_api.routers,
         *integrations_api.routers,
     ),
     "relaycore": (*SHARED_ROUTERS, *relaycore_api.routers),

@@ -65,7 +65,8 @@ def registry_of(request: Request) -> ActionRegistry:
     return registry
 
 
-def _engine(request: Request) -> Engine:
+def engine_of(request: Request) -> Engine:
+    """The engine of this process (404 where the process does not run workflows)."""
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None:
         raise NotFound("This process does not run workflows; use the AutoMatrix service.")
@@ -180,7 +181,7 @@ async def create_run(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunOut:
     """Start a run (queued, then driven by the engine); one `Idempotency-Key` gives one run."""
-    engine = _engine(request)
+    engine = engine_of(request)
     workflow = await service.get_workflow(session, workflow_id)
     run, created = await service.start_run(
         session,
@@ -238,7 +239,7 @@ async def retry_run(
 ) -> RunOut:
     """Retry a finished run as a new run on the same version, optionally with edited inputs
     or step parameters; steps that succeeded upstream of the restart are reused, not re-run."""
-    engine = _engine(request)
+    engine = engine_of(request)
     original = await service.get_run(session, run_id)
     run = await retry.retry_run(
         session,
@@ -262,7 +263,7 @@ async def cancel_run(
     """Ask the engine to cancel; running steps are cancelled, the run ends `cancelled`."""
     run = await service.request_cancel(session, run_id)
     await session.commit()
-    _engine(request).wake(run_id)
+    engine_of(request).wake(run_id)
     return RunOut.model_validate(run)
 
 
@@ -276,7 +277,7 @@ async def step_output(
     if step is None:
         raise NotFound(f"Run {run_id} has no step {step_id!r}.")
     if is_reference(step.output):
-        return await _engine(request).artifacts.get_json(step.output)
+        return await engine_of(request).artifacts.get_json(step.output)
     return step.output
 
 
@@ -297,7 +298,7 @@ async def _decide(
         session, run_id, step_id, principal, approve=approve, comment=body.comment
     )
     await session.commit()
-    _engine(request).wake(run_id)
+    engine_of(request).wake(run_id)
     return StepOut.from_row(step)
 
 
@@ -343,7 +344,7 @@ async def run_events(
         start = int(last_event_id) if last_event_id is not None else (after or 0)
     except ValueError:
         raise BadRequest("Last-Event-ID must be an event sequence number.") from None
-    engine = _engine(request)
+    engine = engine_of(request)
     db = request.app.state.runtime.db
 
     async def stream() -> AsyncIterator[bytes]:
@@ -383,7 +384,7 @@ async def run_websocket(websocket: WebSocket, run_id: uuid.UUID, after: int = 0)
         await websocket.send_denial_response(problem_response(exc, websocket.url.path))
         return
     await websocket.accept()
-    engine = _engine(websocket)  # type: ignore[arg-type]
+    engine = engine_of(websocket)  # type: ignore[arg-type]
     try:
         async for event in follow_events(websocket.app.state.runtime.db, engine.hub, run_id, after):
             if event is None:

@@ -488,6 +488,7 @@ class RunDriver:
         self.final_status = status
         WORKFLOW_COMPLETION.labels(status).inc()
         self.engine.hub.notify(self.run_id)
+        self.engine.announce_end(self.run, status, outputs, error)
 
 
 def _row_id(launch: tuple[StepSpec, StepState]) -> uuid.UUID:

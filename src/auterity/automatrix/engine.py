@@ -42,6 +42,7 @@ from auterity.core.database import Database
 from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
+from auterity.events import EventBus
 from auterity.integrations.http import OutboundHttp
 from auterity.relaycore.client import RelayClient
 
@@ -50,6 +51,7 @@ ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
 CLAIM_BATCH = 100
 PLAN_CACHE_SIZE = 256
 STATUS_POLL = 0.5  # how often wait_for reads the status of runs driven elsewhere
+PUBLISH_GRACE = 2.0  # seconds `stop` waits for the events of runs that just ended
 
 
 class Engine:
@@ -71,6 +73,7 @@ class Engine:
         sandbox: CodeSandbox | None = None,
         tenant_settings: TenantSettingsLookup | None = None,
         executor: Callable[[str], Executor] | None = None,
+        events: EventBus | None = None,
     ) -> None:
         """`limits`: the run and step caps (default: the settings' and each tenant's, read
         through a cache of this engine's own). `executor` makes, from this engine's owner id,
@@ -93,6 +96,8 @@ class Engine:
         self.hub = EventHub()
         self.limits = limits or ConcurrencyLimits.from_settings(db, Cache())
         self.executor: Executor = executor(self.owner) if executor else LocalExecutor()
+        self.events = events
+        self._publishing: set[asyncio.Task[Any]] = set()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -150,6 +155,12 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._scheduler = self._watcher = None
+        # Events of runs that just ended still reach their subscribers (event triggers), if
+        # they are quick about it: shutting down is not held up for long.
+        if self._publishing:
+            _, late = await asyncio.wait(self._publishing, timeout=PUBLISH_GRACE)
+            for task in late:
+                task.cancel()
         await self.writer.close()
         if driven:
             async with self.db.session() as session:
@@ -172,6 +183,24 @@ class Engine:
             if run_id in self._drivers:
                 self._poked.add(run_id)  # its driver re-reads the run (cancel) on its next turn
             self.hub.notify(run_id)
+
+    def announce_end(
+        self, run: Run, status: str, outputs: Any, error: dict[str, Any] | None
+    ) -> None:
+        """Publish `run.<status>` on the platform event bus once the run's end is committed;
+        in a task of its own, so subscribers never hold up the driver."""
+        if self.events is None:
+            return
+        data = {
+            "run_id": str(run.id),
+            "workflow_id": str(run.workflow_id),
+            "status": status,
+            "outputs": outputs,
+            "error": error,
+        }
+        task = asyncio.create_task(self.events.publish(run.tenant_id, f"run.{status}", data))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     @property
     def watching_cancels(self) -> bool:

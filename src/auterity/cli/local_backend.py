@@ -27,6 +27,8 @@ from auterity.core.logging import configure_logging
 from auterity.core.runtime import Runtime
 from auterity.core.settings import get_settings
 from auterity.core.tenancy import bind_tenant
+from auterity.relaycore.client import InProcessRelayClient
+from auterity.relaycore.gateway import RelayGateway
 from auterity.secrets import SecretService
 
 # How long `runs cancel` waits for a run another process drives to notice the request.
@@ -48,6 +50,7 @@ class LocalBackend:
         self.registry = registry
         self.engine = engine
         self.tenant_id = tenant_id
+        self.relay: RelayGateway | None = None
 
     @classmethod
     async def open(cls, tenant: str | None) -> LocalBackend:
@@ -67,10 +70,17 @@ class LocalBackend:
             raise
         secrets = SecretService.build(runtime)
         registry = default_registry()
-        return cls(runtime, secrets, registry, build_engine(runtime, registry, secrets), chosen.id)
+        # RelayCore in this process too, so `llm.chat` steps work on the embedded default.
+        relay = RelayGateway(runtime, secrets)
+        engine = build_engine(runtime, registry, secrets, llm=InProcessRelayClient(relay))
+        backend = cls(runtime, secrets, registry, engine, chosen.id)
+        backend.relay = relay
+        return backend
 
     async def close(self) -> None:
         await self.engine.executor.stop()  # the Celery executor's reply listener, if started
+        if self.relay is not None:
+            await self.relay.aclose()
         await self.secrets.close()
         await self.runtime.close()
 

@@ -140,6 +140,23 @@ class Settings(BaseSettings):
         "idempotency key).",
     )
 
+    trigger_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often each engine looks for due cron triggers."
+    )
+    trigger_misfire_grace_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=86_400,
+        description="A cron time later than this when fired was missed (downtime): the "
+        "trigger's misfire policy skips it or fires it once.",
+    )
+    webhook_signature_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description="How far a signed webhook's timestamp may be from the server's clock.",
+    )
+
     # Outbound HTTP (the http.request action, integrations): the SSRF guard refuses loopback,
     # private, link-local and other non-public addresses unless allowed here.
     http_allowed_private_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
