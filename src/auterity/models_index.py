@@ -12,6 +12,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",
     "auterity.identity.saml.models",
+    "auterity.relaycore.budgets.models",
+    "auterity.relaycore.usage.models",
 )
 
 
