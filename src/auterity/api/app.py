@@ -24,6 +24,7 @@ from auterity.core.security_headers import SecurityHeadersMiddleware
 from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.identity.context import IdentityContext
+from auterity.relaycore.accounting import RelayAccounting
 from auterity.secrets import SecretService
 
 
@@ -46,6 +47,7 @@ def create_app(
     secrets = SecretService.build(runtime)
     actions = default_registry()
     engine = build_engine(runtime, actions, secrets) if "automatrix" in chosen else None
+    relay_accounting = RelayAccounting.build(runtime) if "relaycore" in chosen else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,11 +55,16 @@ def create_app(
         await identity.start()
         if engine is not None:
             await engine.start()
+        if relay_accounting is not None:
+            await relay_accounting.start()
         try:
             yield
         finally:
             if engine is not None:
                 await engine.stop()
+            if relay_accounting is not None:
+                # Before the database goes: it writes out the queued usage rows.
+                await relay_accounting.stop()
             shutdown_tracing(runtime.db.engine)
             await secrets.close()
             await runtime.close(dispose_db=database is None)
@@ -73,6 +80,7 @@ def create_app(
     app.state.secrets = secrets
     app.state.actions = actions
     app.state.engine = engine
+    app.state.relay_accounting = relay_accounting
     install_problem_handlers(app)
     # Added innermost first. Outermost to innermost: request context (id, logs, metrics) ->
     # security headers (on every answer, refusals too) -> CORS (so browsers can read a 429)
