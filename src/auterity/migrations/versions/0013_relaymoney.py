@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0013_relaymoney"
 down_revision: str | None = "0012_tenant_settings"
 branch_labels: str | Sequence[str] | None = None

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.identity.deps import TenantSession, require
 from auterity.identity.permissions import Permission
@@ -26,6 +27,12 @@ async def get_ledger(request: Request) -> BudgetLedger:
 Ledger = Annotated[BudgetLedger, Depends(get_ledger)]
 
 
+async def _committed(session: AsyncSession, ledger: BudgetLedger, principal: Principal) -> None:
+    # Commit before invalidating, so no request re-caches the old rules in between.
+    await session.commit()
+    await ledger.rules.invalidate(principal.tenant_id)
+
+
 @router.get("", response_model=list[BudgetOut])
 async def list_budgets(
     principal: RelayAdmin, session: TenantSession, ledger: Ledger
@@ -39,7 +46,8 @@ async def create_budget(
     body: BudgetCreate, principal: RelayAdmin, session: TenantSession, ledger: Ledger
 ) -> BudgetOut:
     """Add a budget; it applies to gateway requests from the next one on."""
-    row = await service.create_budget(session, ledger, principal, body)
+    row = await service.create_budget(session, principal, body)
+    await _committed(session, ledger, principal)
     return await service.budget_out(ledger, row)
 
 
@@ -58,7 +66,8 @@ async def update_budget(
     session: TenantSession,
     ledger: Ledger,
 ) -> BudgetOut:
-    row = await service.update_budget(session, ledger, principal, budget_id, body)
+    row = await service.update_budget(session, principal, budget_id, body)
+    await _committed(session, ledger, principal)
     return await service.budget_out(ledger, row)
 
 
@@ -66,5 +75,6 @@ async def update_budget(
 async def delete_budget(
     budget_id: uuid.UUID, principal: RelayAdmin, session: TenantSession, ledger: Ledger
 ) -> Response:
-    await service.delete_budget(session, ledger, principal, budget_id)
+    await service.delete_budget(session, principal, budget_id)
+    await _committed(session, ledger, principal)
     return Response(status_code=204)

@@ -2,14 +2,13 @@
 
 The reserve script checks every hard budget and then reserves on all of them inside one
 script, which Redis runs atomically, so concurrent requests cannot both pass a check that
-only one of them fits. Period hashes expire a day after their period ends.
+only one of them fits. Period hashes expire a day after their period ends (by the ledger's
+clock, so a test's frozen clock and Redis agree).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
-
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -17,9 +16,9 @@ from auterity.core.errors import ServiceUnavailable
 from auterity.relaycore.budgets.counters import CounterLine, Refusal, Reserved, Spend
 
 KEY_PREFIX = "auterity:relay:budget:"
-EXPIRY_GRACE = timedelta(days=1)
+EXPIRY_GRACE = 86_400  # seconds a counter outlives its period, for reports
 
-# KEYS: one hash per line. ARGV: estimate, then per line: limit, hard (1/0), threshold, expire_at.
+# KEYS: one hash per line. ARGV: estimate, then per line: limit, hard (1/0), threshold, ttl (s).
 # Returns {0, line, spent, reserved} when a hard line refuses, else {1, flags...} with per line
 # 1 = over its threshold, 2 = first request of the period to cross it.
 _RESERVE = """
@@ -39,8 +38,7 @@ for i = 1, #KEYS do
   local base = 2 + (i - 1) * 4
   local reserved = redis.call('HINCRBY', KEYS[i], 'reserved', ARGV[1])
   local spent = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
-  local expire_at = tonumber(ARGV[base + 3])
-  if expire_at > 0 then redis.call('EXPIREAT', KEYS[i], expire_at) end
+  if ARGV[base + 3] ~= '0' then redis.call('EXPIRE', KEYS[i], ARGV[base + 3]) end
   local flags = 0
   if spent + reserved >= tonumber(ARGV[base + 2]) then
     flags = 1
@@ -76,12 +74,12 @@ class RedisCounters:
     async def reserve(self, lines: Sequence[CounterLine], estimate: int) -> Reserved | Refusal:
         args: list[int | str] = [estimate]
         for line in lines:
-            ends = line.window.ends_at
+            ttl = line.window.seconds_left + EXPIRY_GRACE if line.window.ends_at else 0
             args += [
                 line.rule.limit_micros,
                 "1" if line.rule.hard else "0",
                 line.rule.threshold_micros,
-                int((ends + EXPIRY_GRACE).timestamp()) if ends else 0,
+                ttl,
             ]
         try:
             result = await self._reserve(keys=[counter_key(line) for line in lines], args=args)

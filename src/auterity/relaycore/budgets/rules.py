@@ -87,21 +87,26 @@ class BudgetRule:
 
 @dataclass(frozen=True, slots=True)
 class PeriodWindow:
-    """One period of one budget: its counter key and when it stops counting (None: never)."""
+    """One period of one budget: its counter key, and when it ends (None: never)."""
 
     key: str
     ends_at: datetime | None
+    seconds_left: int = 0  # from the ledger's clock; Redis expires the counter after this
+
+
+def _window(key: str, now: datetime, ends_at: datetime) -> PeriodWindow:
+    return PeriodWindow(key, ends_at, max(1, int((ends_at - now).total_seconds())))
 
 
 def period_window(period: Period, now: datetime) -> PeriodWindow:
     now = now.astimezone(UTC)
     if period == "day":
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return PeriodWindow(f"d{start:%Y%m%d}", start + timedelta(days=1))
+        return _window(f"d{start:%Y%m%d}", now, start + timedelta(days=1))
     if period == "month":
         start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         following = (start + timedelta(days=32)).replace(day=1)
-        return PeriodWindow(f"m{start:%Y%m}", following)
+        return _window(f"m{start:%Y%m}", now, following)
     return PeriodWindow("total", None)
 
 

@@ -1,4 +1,4 @@
-"""Managing a tenant's budgets (no HTTP): store, audit, and drop the ledger's cached rules."""
+"""Managing a tenant's budgets (no HTTP): store and audit; the routes drop cached rules."""
 
 from __future__ import annotations
 
@@ -27,9 +27,7 @@ async def get_budget(session: AsyncSession, budget_id: uuid.UUID) -> Budget:
     return row
 
 
-async def create_budget(
-    session: AsyncSession, ledger: BudgetLedger, principal: Principal, body: BudgetCreate
-) -> Budget:
+async def create_budget(session: AsyncSession, principal: Principal, body: BudgetCreate) -> Budget:
     row = Budget(tenant_id=principal.tenant_id, **body.model_dump())
     session.add(row)
     await session.flush()
@@ -41,16 +39,11 @@ async def create_budget(
         target_id=row.id,
         details=body.model_dump(),
     )
-    await ledger.rules.invalidate(principal.tenant_id)
     return row
 
 
 async def update_budget(
-    session: AsyncSession,
-    ledger: BudgetLedger,
-    principal: Principal,
-    budget_id: uuid.UUID,
-    body: BudgetUpdate,
+    session: AsyncSession, principal: Principal, budget_id: uuid.UUID, body: BudgetUpdate
 ) -> Budget:
     row = await get_budget(session, budget_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -65,13 +58,10 @@ async def update_budget(
         target_id=row.id,
         details=changes,
     )
-    await ledger.rules.invalidate(principal.tenant_id)
     return row
 
 
-async def delete_budget(
-    session: AsyncSession, ledger: BudgetLedger, principal: Principal, budget_id: uuid.UUID
-) -> None:
+async def delete_budget(session: AsyncSession, principal: Principal, budget_id: uuid.UUID) -> None:
     row = await get_budget(session, budget_id)
     await session.delete(row)
     audit.record(
@@ -82,7 +72,6 @@ async def delete_budget(
         target_id=budget_id,
         details={"name": row.name},
     )
-    await ledger.rules.invalidate(principal.tenant_id)
 
 
 async def budget_out(ledger: BudgetLedger, row: Budget) -> BudgetOut:

@@ -1,4 +1,4 @@
-"""`GET /api/relay/usage`: gateway usage aggregated by day, model, key and/or workflow (JSON or CSV)."""
+"""`GET /api/relay/usage`: gateway usage by day, model, key and/or workflow, as JSON or CSV."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def usage_report(
     workflow: Annotated[str | None, Query(max_length=200)] = None,
     run: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
-    format: Literal["json", "csv"] | None = None,  # noqa: A002
+    format: Literal["json", "csv"] | None = None,
 ) -> Response | UsageReport:
     """Sums of requests, tokens and cost per group; `Accept: text/csv` or `format=csv` for CSV."""
     dimensions = list(dict.fromkeys(group_by))
