@@ -204,3 +204,13 @@ async def approval_step(client: httpx.AsyncClient, owner: Account) -> Resource:
         f"/api/workflows/{created.json()['id']}/runs", json={}, headers=owner.headers
     )
     return Resource({"run_id": started.json()["id"], "step_id": "ask"}, {"POST": {}})
+
+
+@resource("/api/relay/budgets/{budget_id}")
+async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/relay/budgets",
+        json={"name": "victim", "scope": "tenant", "period": "month", "limit_micros": 1_000_000},
+        headers=owner.headers,
+    )
+    return Resource({"budget_id": created.json()["id"]}, {"PATCH": {"limit_micros": 1}})

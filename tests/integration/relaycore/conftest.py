@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from auterity.core.database import Database
@@ -14,6 +15,7 @@ from auterity.core.runtime import Runtime
 from auterity.core.settings import Settings
 from auterity.identity.models import Tenant
 from auterity.relaycore.budgets.models import Budget
+from tests.integration.identity.conftest import Account, signup
 
 _counter = itertools.count()
 
@@ -64,3 +66,8 @@ async def make_budget(db: Database, tenant_id: uuid.UUID, **fields: Any) -> uuid
         session.add(budget)
         await session.flush()
         return budget.id
+
+
+@pytest.fixture
+async def owner(client: httpx.AsyncClient) -> Account:
+    return await signup(client)
