@@ -63,7 +63,9 @@ async def test_create_read_update_delete(
 
     listed = (await client.get(BUDGETS, headers=owner.headers)).json()
     assert [b["id"] for b in listed] == [budget["id"]]
-    assert (await client.delete(f"{BUDGETS}/{budget['id']}", headers=owner.headers)).status_code == 204
+    assert (
+        await client.delete(f"{BUDGETS}/{budget['id']}", headers=owner.headers)
+    ).status_code == 204
     assert_problem(await client.get(f"{BUDGETS}/{budget['id']}", headers=owner.headers), 404)
     await ledger.release(await ledger.reserve(who, 10_000))
 
