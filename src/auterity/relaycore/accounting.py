@@ -102,6 +102,5 @@ class RelayAccounting:
             metrics.ERRORS.labels(provider, model, entry.status).inc()
         if entry.failover_count:
             metrics.FAILOVERS.labels(provider, model).inc(entry.failover_count)
-        fields = asdict(entry)
-        del fields["id"]
-        self.events.publish(RequestCompleted(request_id=request_id, **fields))
+        if self.events.has_subscribers:
+            self.events.publish(RequestCompleted(request_id=request_id, **asdict(entry)))

@@ -60,6 +60,10 @@ class RequestEvents:
         self._handlers.append(handler)
         return lambda: self._handlers.remove(handler)
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._handlers)
+
     def publish(self, event: RequestCompleted) -> None:
         for handler in self._handlers:
             task = asyncio.get_running_loop().create_task(self._deliver(handler, event))

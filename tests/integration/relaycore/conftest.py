@@ -41,10 +41,14 @@ async def runtime(
         await built.close(dispose_db=False)
 
 
-async def make_tenant(db: Database, settings: dict[str, Any] | None = None) -> uuid.UUID:
+async def make_tenant(
+    db: Database, settings: dict[str, Any] | None = None, tenant_id: uuid.UUID | None = None
+) -> uuid.UUID:
     n = next(_counter)
     async with db.session() as session:
         tenant = Tenant(name=f"Tenant {n}", slug=f"t-{uuid.uuid4().hex[:12]}", settings=settings)
+        if tenant_id is not None:
+            tenant.id = tenant_id
         session.add(tenant)
         await session.flush()
         return tenant.id

@@ -95,17 +95,29 @@ async def test_rows_queued_just_before_stop_are_in_the_database(db: Database) ->
 
 async def test_a_failed_write_keeps_the_rows_for_the_next_try(bare_db: Database) -> None:
     recorder = UsageRecorder(bare_db, batch_size=10, flush_interval=3600)
-    recorder.record(entry(uuid.uuid4()))
+    tenant = uuid.uuid4()
+    recorder.record(entry(tenant))
     try:
         await recorder.flush()  # no tables yet
     except Exception:  # noqa: BLE001 - any database error: the point is what happens next
         pass
     assert recorder.queued == 1
     await migrate.upgrade(bare_db)
-    tenant = await make_tenant(bare_db)
-    recorder._queue[0].tenant_id = tenant  # the row's tenant now exists
+    await make_tenant(bare_db, tenant_id=tenant)
     assert await recorder.flush() == 1
     assert await count_rows(bare_db) == 1
+
+
+async def test_a_row_the_database_refuses_does_not_hold_back_the_others(db: Database) -> None:
+    tenant = await make_tenant(db)
+    recorder = UsageRecorder(db, batch_size=10, flush_interval=3600)
+    same = entry(tenant)
+    recorder.record(same)
+    recorder.record(entry(uuid.uuid4()))  # no such tenant: the foreign key refuses it
+    recorder.record(same)  # recorded twice, stored twice
+    assert await recorder.flush() == 2
+    assert recorder.queued == 0
+    assert await count_rows(db) == 2
 
 
 async def test_the_app_writes_queued_usage_when_it_shuts_down(

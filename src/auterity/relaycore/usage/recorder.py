@@ -12,9 +12,10 @@ import contextlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
@@ -27,6 +28,7 @@ log = get_logger(__name__)
 WRITTEN = counter("relay_usage_rows_written_total", "Usage rows inserted")
 QUEUED = gauge("relay_usage_rows_queued", "Usage rows waiting to be inserted")
 DROPPED = counter("relay_usage_rows_dropped_total", "Usage rows dropped: queue over its cap")
+REJECTED = counter("relay_usage_rows_rejected_total", "Usage rows the database refused")
 
 
 @dataclass(slots=True)
@@ -52,7 +54,6 @@ class UsageEntry:
     cache_hit: bool = False
     failover_count: int = 0
     created_at: datetime = field(default_factory=utcnow)
-    id: uuid.UUID = field(default_factory=new_id)
 
 
 class UsageRecorder:
@@ -68,7 +69,7 @@ class UsageRecorder:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_queued = max_queued
-        self._queue: list[UsageEntry] = []
+        self._queue: list[tuple[uuid.UUID, UsageEntry]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
@@ -85,7 +86,8 @@ class UsageRecorder:
             # beats an out-of-memory crash that would lose the whole queue.
             DROPPED.inc()
             return
-        self._queue.append(entry)
+        # The row id is minted here, so recording one entry object twice makes two rows.
+        self._queue.append((new_id(), entry))
         QUEUED.set(len(self._queue))
         if len(self._queue) >= self.batch_size:
             self._wake.set()
@@ -110,15 +112,38 @@ class UsageRecorder:
         written = 0
         async with self._flush_lock:
             while self._queue:
-                batch = self._queue[: self.batch_size]
-                async with self.db.session() as session:
-                    await session.execute(insert(UsageRecord), [asdict(e) for e in batch])
+                batch = [
+                    {**asdict(e), "id": row_id} for row_id, e in self._queue[: self.batch_size]
+                ]
+                try:
+                    await self._insert(batch)
+                    stored = len(batch)
+                except IntegrityError:
+                    # One bad row (say, its tenant was just deleted) must not hold back the rest.
+                    stored = await self._insert_each(batch)
                 # Removed only once committed: a failed insert leaves them for the next try.
                 del self._queue[: len(batch)]
-                written += len(batch)
-                WRITTEN.inc(len(batch))
+                written += stored
+                WRITTEN.inc(stored)
                 QUEUED.set(len(self._queue))
         return written
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        async with self.db.session() as session:
+            await session.execute(insert(UsageRecord), rows)
+
+    async def _insert_each(self, rows: list[dict[str, Any]]) -> int:
+        stored = 0
+        for row in rows:
+            try:
+                await self._insert([row])
+                stored += 1
+            except IntegrityError as exc:
+                REJECTED.inc()
+                log.error(
+                    "relay_usage_row_rejected", error=str(exc.orig), tenant_id=str(row["tenant_id"])
+                )
+        return stored
 
     async def stop(self) -> None:
         """Stop the background task and write out everything still queued."""
