@@ -10,7 +10,7 @@ OpenAI does, so a request never runs on tokens it might not have.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from auterity.core.cache import Cache
 from auterity.core.database import Database
@@ -19,7 +19,7 @@ from auterity.core.metrics import counter
 from auterity.core.ratelimit import Quota, RateLimiter, Usage
 from auterity.identity import tenant_settings
 from auterity.identity.tenant_settings import RateLimits
-from auterity.relaycore.attribution import Attribution
+from auterity.relaycore.payer import Payer
 
 WINDOW_SECONDS = 60
 Kind = Literal["requests", "tokens"]
@@ -59,7 +59,12 @@ class Admission:
 
 
 class RelayRateLimited(RateLimited):
-    """A gateway rate limit refused the request; `openai_error()` is OpenAI's 429 body."""
+    """A gateway rate limit refused the request (429, with `Retry-After` and `x-ratelimit-*`).
+
+    The slug makes the `/v1` surface's error body carry OpenAI's `rate_limit_exceeded` code.
+    """
+
+    slug = "rate-limit-exceeded"
 
     def __init__(self, refused: Standing, admission: Admission, scope: str) -> None:
         retry = max(1, refused.usage.reset_after)
@@ -73,16 +78,6 @@ class RelayRateLimited(RateLimited):
             headers={**admission.headers(), "Retry-After": str(retry)},
             extra={"limit": refused.kind, "scope": scope},
         )
-
-    def openai_error(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.detail,
-                "type": self.kind,
-                "param": None,
-                "code": "rate_limit_exceeded",
-            }
-        }
 
 
 def duration(seconds: int) -> str:
@@ -108,27 +103,27 @@ class RelayRateLimits:
         self.db = db
         self.cache = cache
 
-    async def limits(self, attribution: Attribution) -> tuple[RateLimits, RateLimits]:
+    async def limits(self, payer: Payer) -> tuple[RateLimits, RateLimits]:
         """(the key's limits, the tenant's limits) from the tenant settings (cached)."""
-        policy = (await tenant_settings.load(self.db, self.cache, attribution.tenant_id)).relay
+        policy = (await tenant_settings.load(self.db, self.cache, payer.tenant_id)).relay
         key_limits = policy.key_limits
-        if attribution.api_key_id is not None:
-            key_limits = policy.key_overrides.get(attribution.api_key_id, key_limits)
+        if payer.api_key_id is not None:
+            key_limits = policy.key_overrides.get(payer.api_key_id, key_limits)
         return key_limits, policy.tenant_limits
 
-    async def admit(self, attribution: Attribution, estimated_tokens: int) -> Admission:
+    async def admit(self, payer: Payer, estimated_tokens: int) -> Admission:
         """Count one request and `estimated_tokens` against every configured limit.
 
         Raises `RelayRateLimited` at the first limit that refuses (counting nothing there);
         limits checked before it keep the units they counted, as a retried request would.
         """
-        key_limits, tenant_limits = await self.limits(attribution)
+        key_limits, tenant_limits = await self.limits(payer)
         checks: list[tuple[Kind, str, int | None, str]] = [
-            ("requests", "tenant", tenant_limits.requests_per_minute, str(attribution.tenant_id)),
-            ("tokens", "tenant", tenant_limits.tokens_per_minute, str(attribution.tenant_id)),
+            ("requests", "tenant", tenant_limits.requests_per_minute, str(payer.tenant_id)),
+            ("tokens", "tenant", tenant_limits.tokens_per_minute, str(payer.tenant_id)),
         ]
-        if attribution.api_key_id is not None:
-            key = str(attribution.api_key_id)
+        if payer.api_key_id is not None:
+            key = str(payer.api_key_id)
             checks[:0] = [
                 ("requests", "API key", key_limits.requests_per_minute, key),
                 ("tokens", "API key", key_limits.tokens_per_minute, key),

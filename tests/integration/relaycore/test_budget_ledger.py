@@ -14,8 +14,8 @@ from auterity.core.errors import BudgetExceeded
 from auterity.core.problems import problem_response
 from auterity.core.runtime import Runtime
 from auterity.identity.models import AuditEvent
-from auterity.relaycore.attribution import Attribution
 from auterity.relaycore.budgets import BudgetAlert, BudgetLedger, build_ledger
+from auterity.relaycore.payer import Payer
 from tests.integration.relaycore.conftest import make_budget, make_tenant
 
 START = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -42,7 +42,7 @@ async def test_a_hard_budget_refuses_with_a_problem_naming_it(
 ) -> None:
     tenant = await make_tenant(runtime.db)
     budget = await make_budget(runtime.db, tenant, name="monthly", limit_micros=1_000)
-    who = Attribution(tenant)
+    who = Payer(tenant)
     first = await ledger.reserve(who, 600)
     await ledger.settle(first, 550)
 
@@ -69,7 +69,7 @@ async def test_settle_books_the_actual_cost_and_release_gives_everything_back(
     tenant = await make_tenant(runtime.db)
     await make_budget(runtime.db, tenant, limit_micros=10_000)
     rule = (await ledger.rules.for_tenant(tenant))[0]
-    who = Attribution(tenant)
+    who = Payer(tenant)
 
     held = await ledger.reserve(who, 3_000)
     assert (await ledger.spend(rule)).reserved_micros == 3_000
@@ -110,14 +110,14 @@ async def test_every_budget_covering_the_request_counts_and_one_refusal_reserves
         period="total",
     )
     rules = {rule.name: rule for rule in await ledger.rules.for_tenant(tenant)}
-    in_run = Attribution(tenant, key, workflow="invoices", run="run-1")
+    in_run = Payer(tenant, key, workflow="invoices", run="run-1")
 
     await ledger.settle(await ledger.reserve(in_run, 15_000), 15_000)
     with pytest.raises(BudgetExceeded) as refused:
         await ledger.reserve(in_run, 10_000)  # the run budget has 5,000 left
     assert refused.value.extra["budget"]["name"] == "run"
     # Another run of the same workflow, by another key, is not held by the run or key budget.
-    elsewhere = Attribution(tenant, other_key, workflow="invoices", run="run-2")
+    elsewhere = Payer(tenant, other_key, workflow="invoices", run="run-2")
     await ledger.settle(await ledger.reserve(elsewhere, 10_000), 10_000)
 
     spent = {name: (await ledger.spend(rule)).spent_micros for name, rule in rules.items()}
@@ -129,7 +129,7 @@ async def test_a_request_no_budget_covers_touches_no_counter(
 ) -> None:
     tenant = await make_tenant(runtime.db)
     await make_budget(runtime.db, tenant, scope="workflow", scope_id="other", limit_micros=1)
-    reservation = await ledger.reserve(Attribution(tenant, workflow="mine"), 1_000_000)
+    reservation = await ledger.reserve(Payer(tenant, workflow="mine"), 1_000_000)
     assert reservation.lines == ()
 
 
@@ -138,7 +138,7 @@ async def test_a_day_budget_starts_again_the_next_day(
 ) -> None:
     tenant = await make_tenant(runtime.db)
     await make_budget(runtime.db, tenant, limit_micros=1_000, period="day")
-    who = Attribution(tenant)
+    who = Payer(tenant)
     await ledger.settle(await ledger.reserve(who, 1_000), 1_000)
     with pytest.raises(BudgetExceeded):
         await ledger.reserve(who, 1)
@@ -156,7 +156,7 @@ async def test_a_soft_budget_alerts_once_per_period_and_advises_a_downgrade(
     )  # fmt: skip
     alerts: list[BudgetAlert] = []
     ledger.on_alert(alerts.append)
-    who = Attribution(tenant)
+    who = Payer(tenant)
 
     below = await ledger.reserve(who, 400)
     assert not below.downgrade_advised and not below.alerts
@@ -195,7 +195,7 @@ async def test_a_broken_alert_hook_does_not_fail_the_request(
         raise RuntimeError("subscriber bug")
 
     ledger.on_alert(broken)
-    reservation = await ledger.reserve(Attribution(tenant), 100)
+    reservation = await ledger.reserve(Payer(tenant), 100)
     assert len(reservation.alerts) == 1
 
 
@@ -207,7 +207,7 @@ async def test_200_concurrent_requests_overspend_a_hard_budget_by_at_most_one_re
     limit, estimate = 50_500, 1_000
     await make_budget(runtime.db, tenant, limit_micros=limit)
     rule = (await ledger.rules.for_tenant(tenant))[0]
-    who = Attribution(tenant)
+    who = Payer(tenant)
 
     async def request() -> bool:
         try:

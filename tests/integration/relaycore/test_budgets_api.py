@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from auterity.core.errors import BudgetExceeded
 from auterity.relaycore.accounting import RelayAccounting
-from auterity.relaycore.attribution import Attribution
+from auterity.relaycore.payer import Payer
 from tests.integration.identity.conftest import Account, add_member, assert_problem
 
 BUDGETS = "/api/relay/budgets"
@@ -45,7 +45,7 @@ async def test_create_read_update_delete(
     assert (budget["spent_micros"], budget["reserved_micros"]) == (0, 0)
 
     ledger = accounting(app).ledger
-    who = Attribution(uuid.UUID(owner.tenant_id), uuid.UUID(key_id))
+    who = Payer(uuid.UUID(owner.tenant_id), uuid.UUID(key_id))
     await ledger.settle(await ledger.reserve(who, 500), 300)
     read = (await client.get(f"{BUDGETS}/{budget['id']}", headers=owner.headers)).json()
     assert read["spent_micros"] == 300

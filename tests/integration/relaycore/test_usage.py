@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from auterity.core import migrate
 from auterity.core.database import Database
@@ -97,10 +99,8 @@ async def test_a_failed_write_keeps_the_rows_for_the_next_try(bare_db: Database)
     recorder = UsageRecorder(bare_db, batch_size=10, flush_interval=3600)
     tenant = uuid.uuid4()
     recorder.record(entry(tenant))
-    try:
+    with pytest.raises(DBAPIError):
         await recorder.flush()  # no tables yet
-    except Exception:  # noqa: BLE001 - any database error: the point is what happens next
-        pass
     assert recorder.queued == 1
     await migrate.upgrade(bare_db)
     await make_tenant(bare_db, tenant_id=tenant)
@@ -183,9 +183,8 @@ async def test_the_report_groups_filters_and_exports_csv(
     )
     total = (await client.get(USAGE, headers=owner.headers)).json()["items"]
     assert len(total) == 1
-    assert {k: total[0][k] for k in ("requests", "cost_micros", "cache_hits", "errors", "failovers")} == {
-        "requests": 4, "cost_micros": 225, "cache_hits": 1, "errors": 1, "failovers": 1,
-    }  # fmt: skip
+    counted = ("requests", "cost_micros", "cache_hits", "errors", "failovers")
+    assert [total[0][k] for k in counted] == [4, 225, 1, 1, 1]
     assert total[0]["avg_latency_ms"] == 351.2
 
     filtered = (

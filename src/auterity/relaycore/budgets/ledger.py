@@ -18,7 +18,6 @@ from auterity.core.errors import BudgetExceeded
 from auterity.core.logging import get_logger
 from auterity.core.metrics import counter
 from auterity.identity import audit
-from auterity.relaycore.attribution import Attribution
 from auterity.relaycore.budgets.counters import (
     BudgetCounters,
     CounterLine,
@@ -26,6 +25,7 @@ from auterity.relaycore.budgets.counters import (
     Spend,
 )
 from auterity.relaycore.budgets.rules import BudgetRule, BudgetRules, period_window
+from auterity.relaycore.payer import Payer
 
 log = get_logger(__name__)
 REFUSALS = counter("relay_budget_refusals_total", "Requests refused by a hard budget", ("scope",))
@@ -98,14 +98,14 @@ class BudgetLedger:
         """Call `hook` (sync or async) for every threshold crossing."""
         self._hooks.append(hook)
 
-    async def reserve(self, attribution: Attribution, estimate_micros: int) -> Reservation:
+    async def reserve(self, payer: Payer, estimate_micros: int) -> Reservation:
         """Reserve `estimate_micros` on every budget covering the request, atomically.
 
         Raises `BudgetExceeded` (402) when a hard budget would go over; nothing is reserved then.
         """
         if estimate_micros < 0:
             raise ValueError("estimate_micros must not be negative")
-        rules = await self.rules.applying(attribution)
+        rules = await self.rules.applying(payer)
         if not rules:
             return Reservation(estimate_micros, ())
         now = self.clock.now()

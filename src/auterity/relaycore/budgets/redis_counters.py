@@ -9,6 +9,7 @@ clock, so a test's frozen clock and Redis agree).
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 

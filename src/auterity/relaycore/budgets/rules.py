@@ -16,8 +16,8 @@ from sqlalchemy import select
 from auterity.core.cache import Cache
 from auterity.core.database import Database
 from auterity.core.tenancy import bind_tenant
-from auterity.relaycore.attribution import Attribution
 from auterity.relaycore.budgets.models import Budget
+from auterity.relaycore.payer import Payer
 
 Scope = Literal["tenant", "api_key", "workflow", "run"]
 Period = Literal["day", "month", "total"]
@@ -62,15 +62,15 @@ class BudgetRule:
         """Spend at which the alert fires (integer arithmetic, rounded up)."""
         return -(-self.limit_micros * self.alert_threshold_percent // 100)
 
-    def applies_to(self, attribution: Attribution) -> bool:
+    def applies_to(self, payer: Payer) -> bool:
         if self.scope == "tenant":
             return True
         if self.scope == "api_key":
-            key = attribution.api_key_id
+            key = payer.api_key_id
             return key is not None and str(key) == self.scope_id
         if self.scope == "workflow":
-            return attribution.workflow is not None and attribution.workflow == self.scope_id
-        return attribution.run is not None and attribution.run == self.scope_id
+            return payer.workflow is not None and payer.workflow == self.scope_id
+        return payer.run is not None and payer.run == self.scope_id
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -133,9 +133,9 @@ class BudgetRules:
         )
         return [BudgetRule.from_json(document) for document in documents]
 
-    async def applying(self, attribution: Attribution) -> list[BudgetRule]:
-        rules = await self.for_tenant(attribution.tenant_id)
-        return [rule for rule in rules if rule.applies_to(attribution)]
+    async def applying(self, payer: Payer) -> list[BudgetRule]:
+        rules = await self.for_tenant(payer.tenant_id)
+        return [rule for rule in rules if rule.applies_to(payer)]
 
     async def invalidate(self, tenant_id: uuid.UUID) -> None:
         await self.cache.invalidate(cache_key(tenant_id))
