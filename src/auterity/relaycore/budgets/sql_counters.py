@@ -32,6 +32,10 @@ def _match(line: CounterLine) -> Any:
     )
 
 
+def _matching(lines: Sequence[CounterLine]) -> Any:
+    return or_(*(_match(line) for line in lines))
+
+
 class SqlCounters:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -57,58 +61,86 @@ class SqlCounters:
 
     async def reserve(self, lines: Sequence[CounterLine], estimate: int) -> Reserved | Refusal:
         try:
-            async with self.db.session() as session:
-                await self._ensure_rows(session, lines)
-                found = await session.execute(
-                    select(BudgetCounter)
-                    .where(or_(*(_match(line) for line in lines)))
-                    .order_by(BudgetCounter.budget_id, BudgetCounter.period_key)
-                    .with_for_update()
-                )
-                rows = {(row.budget_id, row.period_key): row for row in found.scalars()}
-                for line in lines:
-                    row = rows[(line.rule.id, line.window.key)]
-                    spend = Spend(row.spent_micros, row.reserved_micros)
-                    if (
-                        line.rule.hard
-                        and spend.committed_micros + estimate > line.rule.limit_micros
-                    ):
-                        return Refusal(line, spend)
-                over: list[bool] = []
-                alerted: list[bool] = []
-                for line in lines:
-                    row = rows[(line.rule.id, line.window.key)]
-                    committed = row.spent_micros + row.reserved_micros + estimate
-                    crossed = committed >= line.rule.threshold_micros
-                    first = crossed and not row.alerted
-                    await session.execute(
-                        update(BudgetCounter)
-                        .where(_match(line))
-                        .values(
-                            reserved_micros=BudgetCounter.reserved_micros + estimate,
-                            alerted=row.alerted or crossed,
-                        )
-                        .execution_options(synchronize_session=False)
-                    )
-                    over.append(crossed)
-                    alerted.append(first)
-                return Reserved(tuple(over), tuple(alerted))
+            outcome = await self._reserve(lines, estimate)
+            if outcome is None:
+                # First request of a period: create the rows in their own transaction (so no
+                # lock is held while inserting), then reserve as usual.
+                async with self.db.session() as session:
+                    await self._ensure_rows(session, lines)
+                outcome = await self._reserve(lines, estimate)
+            assert outcome is not None, "counter rows exist once created"
+            return outcome
         except (OperationalError, DBAPIError, OSError) as exc:
             raise ServiceUnavailable(f"The budget store is unavailable: {exc}") from exc
+
+    async def _reserve(
+        self, lines: Sequence[CounterLine], estimate: int
+    ) -> Reserved | Refusal | None:
+        """None when a line has no counter row yet."""
+        async with self.db.session() as session:
+            query = (
+                select(BudgetCounter)
+                .where(_matching(lines))
+                .order_by(BudgetCounter.budget_id, BudgetCounter.period_key)
+                .with_for_update()
+            )
+            found = (await session.scalars(query)).all()
+            rows = {(row.budget_id, row.period_key): row for row in found}
+            if len(rows) < len(lines):
+                return None
+            spends = [
+                Spend(row.spent_micros, row.reserved_micros)
+                for row in (rows[(line.rule.id, line.window.key)] for line in lines)
+            ]
+            for line, spend in zip(lines, spends, strict=True):
+                if line.rule.hard and spend.committed_micros + estimate > line.rule.limit_micros:
+                    return Refusal(line, spend)
+            over = tuple(
+                spend.committed_micros + estimate >= line.rule.threshold_micros
+                for line, spend in zip(lines, spends, strict=True)
+            )
+            first = tuple(
+                crossed and not rows[(line.rule.id, line.window.key)].alerted
+                for line, crossed in zip(lines, over, strict=True)
+            )
+            # One statement for every line: the common case costs one round trip here.
+            await session.execute(
+                update(BudgetCounter)
+                .where(_matching(lines))
+                .values(reserved_micros=BudgetCounter.reserved_micros + estimate)
+                .execution_options(synchronize_session=False)
+            )
+            newly = [line for line, is_first in zip(lines, first, strict=True) if is_first]
+            if newly:
+                await session.execute(
+                    update(BudgetCounter)
+                    .where(_matching(newly))
+                    .values(alerted=True)
+                    .execution_options(synchronize_session=False)
+                )
+            return Reserved(over, first)
 
     async def settle(self, lines: Sequence[CounterLine], estimate: int, actual: int) -> None:
         try:
             async with self.db.session() as session:
-                for _, line in _ordered(lines):
+                if not self.db.is_sqlite and len(lines) > 1:
+                    # An UPDATE locks rows in the order it finds them; lock them in budget-id
+                    # order first, as `reserve` does, so the two never wait on each other.
                     await session.execute(
-                        update(BudgetCounter)
-                        .where(_match(line))
-                        .values(
-                            reserved_micros=BudgetCounter.reserved_micros - estimate,
-                            spent_micros=BudgetCounter.spent_micros + actual,
-                        )
-                        .execution_options(synchronize_session=False)
+                        select(BudgetCounter.budget_id)
+                        .where(_matching(lines))
+                        .order_by(BudgetCounter.budget_id, BudgetCounter.period_key)
+                        .with_for_update()
                     )
+                await session.execute(
+                    update(BudgetCounter)
+                    .where(_matching(lines))
+                    .values(
+                        reserved_micros=BudgetCounter.reserved_micros - estimate,
+                        spent_micros=BudgetCounter.spent_micros + actual,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
         except (OperationalError, DBAPIError, OSError) as exc:
             raise ServiceUnavailable(f"The budget store is unavailable: {exc}") from exc
 
@@ -122,7 +154,7 @@ class SqlCounters:
                     BudgetCounter.period_key,
                     BudgetCounter.spent_micros,
                     BudgetCounter.reserved_micros,
-                ).where(or_(*(_match(line) for line in lines)))
+                ).where(_matching(lines))
             )
             rows = {(row[0], row[1]): Spend(row[2], row[3]) for row in found}
         return [rows.get((line.rule.id, line.window.key), Spend(0, 0)) for line in lines]
