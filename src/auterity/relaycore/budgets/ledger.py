@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from auterity.core.clock import Clock, SystemClock
+from auterity.core.clock import Clock, utcnow
 from auterity.core.database import Database
 from auterity.core.errors import BudgetExceeded
 from auterity.core.logging import get_logger
@@ -91,7 +91,8 @@ class BudgetLedger:
         self.rules = rules
         self.counters = counters
         self.db = db
-        self.clock = clock or SystemClock()
+        # Default: the platform's clock (`set_clock` in tests moves budget periods too).
+        self._now = clock.now if clock is not None else utcnow
         self._hooks: list[AlertHook] = []
 
     def on_alert(self, hook: AlertHook) -> None:
@@ -108,7 +109,7 @@ class BudgetLedger:
         rules = await self.rules.applying(payer)
         if not rules:
             return Reservation(estimate_micros, ())
-        now = self.clock.now()
+        now = self._now()
         lines = tuple(CounterLine(rule, period_window(rule.period, now)) for rule in rules)
         outcome = await self.counters.reserve(lines, estimate_micros)
         if isinstance(outcome, Refusal):
@@ -146,7 +147,7 @@ class BudgetLedger:
 
     async def spend(self, rule: BudgetRule) -> Spend:
         """Where `rule` stands in its current period."""
-        line = CounterLine(rule, period_window(rule.period, self.clock.now()))
+        line = CounterLine(rule, period_window(rule.period, self._now()))
         return (await self.counters.read([line]))[0]
 
     async def _alert(self, alert: BudgetAlert) -> None:
