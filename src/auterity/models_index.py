@@ -15,6 +15,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.identity.policies.models",
     "auterity.identity.saml.models",
     "auterity.relaycore.models",
+    "auterity.relaycore.budgets.models",
+    "auterity.relaycore.usage.models",
 )
 
 

@@ -279,3 +279,13 @@ EXEMPT["/api/hooks/{token}"] = (
     "the URL token is the credential and names the tenant's trigger; an unknown token is a "
     "404 whoever calls (tests/integration/automatrix/triggers/test_webhooks.py)"
 )
+
+
+@resource("/api/relay/budgets/{budget_id}")
+async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/relay/budgets",
+        json={"name": "victim", "scope": "tenant", "period": "month", "limit_micros": 1_000_000},
+        headers=owner.headers,
+    )
+    return Resource({"budget_id": created.json()["id"]}, {"PATCH": {"limit_micros": 1}})

@@ -25,6 +25,7 @@ from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.events import EventBus
 from auterity.identity.context import IdentityContext
+from auterity.relaycore.accounting import RelayAccounting
 from auterity.relaycore.client import InProcessRelayClient
 from auterity.relaycore.gateway import RelayGateway
 from auterity.secrets import SecretService
@@ -62,6 +63,7 @@ def create_app(
         else None
     )
     scheduler = build_triggers(runtime, engine, events) if engine is not None else None
+    relay_accounting = RelayAccounting.build(runtime) if "relaycore" in chosen else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +75,8 @@ def create_app(
             await relay.start()
         if scheduler is not None:
             await scheduler.start()
+        if relay_accounting is not None:
+            await relay_accounting.start()
         try:
             yield
         finally:
@@ -80,6 +84,9 @@ def create_app(
                 await scheduler.stop()
             if engine is not None:
                 await engine.stop()
+            if relay_accounting is not None:
+                # Before the database goes: it writes out the queued usage rows.
+                await relay_accounting.stop()
             if relay is not None:
                 await relay.aclose()
             shutdown_tracing(runtime.db.engine)
@@ -100,6 +107,7 @@ def create_app(
     app.state.relay = relay
     app.state.events = events
     app.state.scheduler = scheduler
+    app.state.relay_accounting = relay_accounting
     install_problem_handlers(app)
     # Added innermost first. Outermost to innermost: request context (id, logs, metrics) ->
     # security headers (on every answer, refusals too) -> CORS (so browsers can read a 429)

@@ -7,7 +7,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from auterity.core.cache import Cache
 from auterity.core.crypto import Sealer, TokenHasher
@@ -49,6 +49,22 @@ class LoopMonitor:
             self._task = None
 
 
+REDIS_MAX_CONNECTIONS = 100
+REDIS_POOL_TIMEOUT = 5.0
+
+
+def build_redis(url: str) -> Redis:
+    """A client whose pool makes a burst wait for a free connection instead of failing.
+
+    redis-py's default pool raises "Too many connections" past its cap (100), so 200
+    concurrent gateway requests would fail on the budget or rate-limit store.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -65,7 +81,7 @@ class Runtime:
     def build(
         cls, settings: Settings, services: tuple[str, ...], db: Database | None = None
     ) -> Runtime:
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = build_redis(settings.redis_url) if settings.redis_url else None
         secret = settings.ensure_secret_key().get_secret_value()
         previous = [key.get_secret_value() for key in settings.previous_secret_keys]
         return cls(

@@ -240,6 +240,13 @@ class Settings(BaseSettings):
         description="Longest Retry-After the gateway waits out before one more try.",
     )
 
+    # RelayCore: response cache and usage accounting.
+    relay_cache_ttl_seconds: float = Field(default=3600.0, gt=0, le=30 * 86_400)
+    relay_cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    relay_semantic_cache_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
+    relay_usage_batch_size: int = Field(default=500, ge=1, le=100_000)
+    relay_usage_flush_seconds: float = Field(default=0.5, gt=0, le=60)
+
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
         description="Where tenant secrets live: encrypted rows in our database, or Vault KV v2.",

@@ -1,4 +1,5 @@
-"""Per-tenant policy: what a tenant's workflows may reach and how much they may run at once.
+"""Per-tenant policy: what a tenant's workflows may reach, how much they may run at once, and
+the gateway's rate limits.
 
 Stored as one JSON document on the tenant row, validated by `TenantSettings` on the way in and
 on the way out, and cached per process (invalidated across processes through the cache's
@@ -53,10 +54,41 @@ class CodePolicy(StrictModel):
     network: bool = Field(default=False, description="Whether code steps may open sockets.")
 
 
+class RateLimits(StrictModel):
+    """Requests and tokens per minute (None: no limit)."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=10_000_000_000)
+
+
+class RelayPolicy(StrictModel):
+    """RelayCore gateway limits: for the whole tenant, for each key, and per-key overrides."""
+
+    tenant_limits: RateLimits = Field(
+        default_factory=RateLimits, description="Shared by all of the tenant's API keys."
+    )
+    key_limits: RateLimits = Field(
+        default_factory=RateLimits, description="For each API key without an override."
+    )
+    key_overrides: dict[uuid.UUID, RateLimits] = Field(
+        default_factory=dict,
+        description="By API key id; replaces `key_limits` for that key.",
+        max_length=1000,
+    )
+    exact_cache: bool = Field(
+        default=True, description="Answer repeated identical requests from the cache, free."
+    )
+    semantic_cache: bool = Field(
+        default=False,
+        description="Also answer requests whose prompt means nearly the same as a cached one.",
+    )
+
+
 class TenantSettings(StrictModel):
     http: HttpPolicy = Field(default_factory=HttpPolicy)
     engine: EnginePolicy = Field(default_factory=EnginePolicy)
     code: CodePolicy = Field(default_factory=CodePolicy)
+    relay: RelayPolicy = Field(default_factory=RelayPolicy)
 
 
 class TenantSettingsPatch(StrictModel):
@@ -65,6 +97,7 @@ class TenantSettingsPatch(StrictModel):
     http: HttpPolicy | None = None
     engine: EnginePolicy | None = None
     code: CodePolicy | None = None
+    relay: RelayPolicy | None = None
 
 
 def cache_key(tenant_id: uuid.UUID) -> str:

@@ -1,14 +1,16 @@
 """RelayCore HTTP routes: the OpenAI- and Anthropic-compatible `/v1` surfaces, `/api/relay`
-administration, and the platform's own `/api/llm`."""
+administration (providers, policies, catalog, budgets, usage), and the platform's `/api/llm`."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from auterity.relaycore import api_admin, api_messages, api_v1
+from auterity.relaycore.budgets.api import router as budgets
+from auterity.relaycore.usage.api import router as usage
 
 llm = APIRouter(prefix="/api/llm", tags=["llm"])
 
-routers = (api_v1.router, api_messages.router, api_admin.router, llm)
+routers = (api_v1.router, api_messages.router, api_admin.router, budgets, usage, llm)
 # The gateway's hot path: an app matches these before any other route (see api/services.py).
 surface_routers = (api_v1.router, api_messages.router)

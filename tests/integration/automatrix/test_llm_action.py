@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest injects the imported gateway fixtures by parameter name
 """`llm.chat` runs through RelayCore: in-process when one app serves both, over HTTP with the
 tenant's key when RelayCore runs apart. The upstream is a local server speaking OpenAI's wire
 format (tests/fixtures/llm_upstreams.py)."""
@@ -19,9 +20,13 @@ from auterity.core.settings import Settings
 from tests.fixtures.llm_upstreams import Fault, Upstreams
 from tests.integration.automatrix.conftest import named, save_and_run, steps_by_id
 from tests.integration.identity.conftest import Account, signup
-from tests.integration.relaycore.conftest import serve_relay
 
-pytest_plugins = ["tests.integration.relaycore.conftest"]
+# The gateway's fixtures, shared with its own tests (imported: they live in its conftest).
+from tests.integration.relaycore.conftest import (  # noqa: F401
+    relay_settings,
+    serve_relay,
+    upstreams,
+)
 
 CLASSIFY = """
 name: classify

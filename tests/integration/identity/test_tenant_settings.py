@@ -19,6 +19,13 @@ async def test_defaults_then_partial_update(client: httpx.AsyncClient, app: Fast
         "http": {"allowed_private_networks": [], "allowed_private_hosts": []},
         "engine": {"max_concurrent_runs": None, "max_concurrent_steps": None},
         "code": {"allowed_imports": [], "network": False},
+        "relay": {
+            "tenant_limits": {"requests_per_minute": None, "tokens_per_minute": None},
+            "key_limits": {"requests_per_minute": None, "tokens_per_minute": None},
+            "key_overrides": {},
+            "exact_cache": True,
+            "semantic_cache": False,
+        },
     }
     runtime = app.state.runtime
     tenant_id = uuid.UUID(owner.tenant_id)

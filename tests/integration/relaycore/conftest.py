@@ -1,10 +1,13 @@
-"""RelayCore over real loopback HTTP: the app served by uvicorn, local provider upstreams,
-and the official `openai` and `anthropic` SDKs as clients."""
+"""RelayCore fixtures: the app served by uvicorn over real loopback HTTP, local provider
+upstreams and the official `openai` and `anthropic` SDKs as clients; and a runtime on each
+database, with and without Redis, with tenants and budgets in it."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,7 +25,10 @@ from fastapi import FastAPI
 
 from auterity.api import create_app
 from auterity.core.database import Database
+from auterity.core.runtime import Runtime
 from auterity.core.settings import Settings
+from auterity.identity.models import Tenant
+from auterity.relaycore.budgets.models import Budget
 from auterity.relaycore.gateway import RelayGateway
 from tests.fixtures.llm_upstreams import Upstreams
 from tests.integration.identity.conftest import Account, signup
@@ -171,3 +177,63 @@ async def relay(
 ) -> AsyncIterator[Relay]:
     async with serve_relay(relay_settings, db, upstreams) as served:
         yield served
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture(params=["sql", "redis"])
+def store(request: pytest.FixtureRequest) -> str:
+    """Where counters live: the database (no Redis configured) or Redis."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+async def runtime(
+    settings: Settings, db: Database, store: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Runtime]:
+    if store == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        settings = settings.model_copy(update={"redis_url": redis_url})
+    built = Runtime.build(settings, ("relaycore",), db=db)
+    try:
+        yield built
+    finally:
+        await built.close(dispose_db=False)
+
+
+async def make_tenant(
+    db: Database, settings: dict[str, Any] | None = None, tenant_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    n = next(_counter)
+    async with db.session() as session:
+        tenant = Tenant(name=f"Tenant {n}", slug=f"t-{uuid.uuid4().hex[:12]}", settings=settings)
+        if tenant_id is not None:
+            tenant.id = tenant_id
+        session.add(tenant)
+        await session.flush()
+        return tenant.id
+
+
+async def make_budget(db: Database, tenant_id: uuid.UUID, **fields: Any) -> uuid.UUID:
+    values: dict[str, Any] = {
+        "name": "budget",
+        "scope": "tenant",
+        "scope_id": None,
+        "period": "month",
+        "mode": "hard",
+        "alert_threshold_percent": 80,
+        "downgrade": False,
+    }
+    values.update(fields)
+    async with db.session() as session:
+        budget = Budget(tenant_id=tenant_id, **values)
+        session.add(budget)
+        await session.flush()
+        return budget.id
+
+
+@pytest.fixture
+async def owner(client: httpx.AsyncClient) -> Account:
+    return await signup(client)

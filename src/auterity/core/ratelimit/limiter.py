@@ -44,25 +44,25 @@ class Usage:
 
 
 class RateLimiter:
-    """Counts requests per key against quotas; `hit` counts one, `peek` only looks."""
+    """Counts requests (or any units: tokens) per key against quotas; `peek` only looks."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage)
 
-    async def hit(self, quota: Quota, key: str) -> Usage:
-        """Count one request for `key`; `allowed` is False (and nothing counted) when over."""
+    async def hit(self, quota: Quota, key: str, cost: int = 1) -> Usage:
+        """Count `cost` units for `key`; `allowed` is False (and nothing counted) when over."""
         item = _item(quota)
         try:
-            allowed = await self._strategy.hit(item, quota.name, key)
+            allowed = await self._strategy.hit(item, quota.name, key, cost=cost)
             return await self._usage(quota, key, allowed)
         except (StorageError, RedisError, OSError) as exc:
             raise ServiceUnavailable(f"The rate-limit store is unavailable: {exc}") from exc
 
-    async def peek(self, quota: Quota, key: str) -> Usage:
-        """Where `key` stands, without counting a request."""
+    async def peek(self, quota: Quota, key: str, cost: int = 1) -> Usage:
+        """Where `key` stands (would `cost` more fit?), without counting anything."""
         try:
-            allowed = await self._strategy.test(_item(quota), quota.name, key)
+            allowed = await self._strategy.test(_item(quota), quota.name, key, cost=cost)
             return await self._usage(quota, key, allowed)
         except (StorageError, RedisError, OSError) as exc:
             raise ServiceUnavailable(f"The rate-limit store is unavailable: {exc}") from exc
