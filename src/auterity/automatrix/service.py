@@ -18,10 +18,10 @@ from auterity.automatrix.validation import validate
 from auterity.core.errors import (
     Conflict,
     FieldError,
-    NotFound,
     PreconditionFailed,
     ValidationFailed,
 )
+from auterity.core.lookup import one_or_404
 
 
 def checked_spec(document: Any, registry: ActionRegistry) -> WorkflowSpec:
@@ -67,28 +67,24 @@ async def create_workflow(
 
 
 async def get_workflow(session: AsyncSession, workflow_id: uuid.UUID) -> Workflow:
-    workflow = (
-        await session.execute(select(Workflow).where(Workflow.id == workflow_id))
-    ).scalar_one_or_none()
-    if workflow is None:
-        raise NotFound(f"Workflow {workflow_id} does not exist.")
-    return workflow
+    return await one_or_404(
+        session,
+        select(Workflow).where(Workflow.id == workflow_id),
+        f"Workflow {workflow_id} does not exist.",
+    )
 
 
 async def get_version(
     session: AsyncSession, workflow: Workflow, version: int | None = None
 ) -> WorkflowVersion:
     wanted = workflow.current_version if version is None else version
-    row = (
-        await session.execute(
-            select(WorkflowVersion).where(
-                WorkflowVersion.workflow_id == workflow.id, WorkflowVersion.version == wanted
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"Workflow {workflow.id} has no version {wanted}.")
-    return row
+    return await one_or_404(
+        session,
+        select(WorkflowVersion).where(
+            WorkflowVersion.workflow_id == workflow.id, WorkflowVersion.version == wanted
+        ),
+        f"Workflow {workflow.id} has no version {wanted}.",
+    )
 
 
 async def update_workflow(
@@ -216,10 +212,9 @@ async def start_run(
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
-    run = (await session.execute(select(Run).where(Run.id == run_id))).scalar_one_or_none()
-    if run is None:
-        raise NotFound(f"Run {run_id} does not exist.")
-    return run
+    return await one_or_404(
+        session, select(Run).where(Run.id == run_id), f"Run {run_id} does not exist."
+    )
 
 
 async def request_cancel(session: AsyncSession, run_id: uuid.UUID) -> Run:

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.core.clock import utcnow
-from auterity.core.errors import FieldError, NotFound, ValidationFailed
+from auterity.core.errors import FieldError, ValidationFailed
+from auterity.core.lookup import one_or_404
 from auterity.identity import audit
 from auterity.identity.context import IdentityContext
 from auterity.identity.models import ApiKey
@@ -78,10 +79,9 @@ async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
 
 
 async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
-    row = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"API key {key_id} does not exist.")
-    return row
+    return await one_or_404(
+        session, select(ApiKey).where(ApiKey.id == key_id), f"API key {key_id} does not exist."
+    )
 
 
 async def revoke_api_key(

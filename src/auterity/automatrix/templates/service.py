@@ -17,6 +17,7 @@ from auterity.automatrix.templates.document import TemplateDocument
 from auterity.automatrix.templates.models import Template, TemplateInstance, TemplateVersion
 from auterity.automatrix.templates.params import fill, resolve_values
 from auterity.core.errors import BadRequest, Conflict, NotFound
+from auterity.core.lookup import one_or_404
 
 
 def _tag_index(tags: list[str]) -> str:
@@ -106,31 +107,25 @@ async def rollback(session: AsyncSession, template: Template, version: int) -> T
 
 
 async def get_template(session: AsyncSession, template_id: uuid.UUID) -> Template:
-    row = (
-        await session.execute(select(Template).where(Template.id == template_id))
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"Template {template_id} does not exist.")
-    return row
+    return await one_or_404(
+        session,
+        select(Template).where(Template.id == template_id),
+        f"Template {template_id} does not exist.",
+    )
 
 
 async def get_version(
     session: AsyncSession, template: Template, version: int | None = None
 ) -> TemplateVersion:
     wanted = template.current_version if version is None else version
-    row = (
-        await session.execute(
-            select(TemplateVersion).where(
-                TemplateVersion.template_id == template.id, TemplateVersion.version == wanted
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(
-            f"Template {template.id} has no version {wanted} "
-            f"(versions 1 to {template.latest_version})."
-        )
-    return row
+    return await one_or_404(
+        session,
+        select(TemplateVersion).where(
+            TemplateVersion.template_id == template.id, TemplateVersion.version == wanted
+        ),
+        f"Template {template.id} has no version {wanted} "
+        f"(versions 1 to {template.latest_version}).",
+    )
 
 
 def search(tag: str | None, category: str | None, q: str | None) -> Select[tuple[Template]]:

@@ -24,7 +24,8 @@ from auterity.automatrix.triggers.models import Trigger, TriggerFiring
 from auterity.automatrix.triggers.schemas import TriggerCreate, TriggerFields
 from auterity.core.clock import utcnow
 from auterity.core.crypto import Sealer, TokenHasher
-from auterity.core.errors import AuterityError, FieldError, NotFound, ValidationFailed
+from auterity.core.errors import AuterityError, FieldError, ValidationFailed
+from auterity.core.lookup import one_or_404
 
 # Fields that belong to one kind of trigger; setting them on another is an error.
 KIND_FIELDS = {
@@ -178,12 +179,11 @@ def set_enabled(trigger: Trigger, enabled: bool) -> None:
 
 
 async def get_trigger(session: AsyncSession, trigger_id: uuid.UUID) -> Trigger:
-    trigger = (
-        await session.execute(select(Trigger).where(Trigger.id == trigger_id))
-    ).scalar_one_or_none()
-    if trigger is None:
-        raise NotFound(f"Trigger {trigger_id} does not exist.")
-    return trigger
+    return await one_or_404(
+        session,
+        select(Trigger).where(Trigger.id == trigger_id),
+        f"Trigger {trigger_id} does not exist.",
+    )
 
 
 def _problem(exc: AuterityError) -> dict[str, Any]:

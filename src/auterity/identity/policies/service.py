@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auterity.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from auterity.core.errors import Conflict, FieldError, ValidationFailed
+from auterity.core.lookup import one_or_404
 from auterity.identity import audit
 from auterity.identity.context import IdentityContext
 from auterity.identity.models import ApiKey, Membership, Role
@@ -38,12 +39,11 @@ async def list_policies(session: AsyncSession) -> list[AccessPolicy]:
 
 
 async def get_policy(session: AsyncSession, policy_id: uuid.UUID) -> AccessPolicy:
-    row = (
-        await session.execute(select(AccessPolicy).where(AccessPolicy.id == policy_id))
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"Access policy {policy_id} does not exist.")
-    return row
+    return await one_or_404(
+        session,
+        select(AccessPolicy).where(AccessPolicy.id == policy_id),
+        f"Access policy {policy_id} does not exist.",
+    )
 
 
 async def create_policy(

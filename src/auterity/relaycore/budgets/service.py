@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auterity.core.errors import NotFound
+from auterity.core.lookup import one_or_404
 from auterity.identity import audit
 from auterity.identity.principal import Principal
 from auterity.relaycore.budgets.ledger import BudgetLedger
@@ -21,10 +21,9 @@ async def list_budgets(session: AsyncSession) -> list[Budget]:
 
 
 async def get_budget(session: AsyncSession, budget_id: uuid.UUID) -> Budget:
-    row = (await session.scalars(select(Budget).where(Budget.id == budget_id))).one_or_none()
-    if row is None:
-        raise NotFound(f"Budget {budget_id} does not exist.")
-    return row
+    return await one_or_404(
+        session, select(Budget).where(Budget.id == budget_id), f"Budget {budget_id} does not exist."
+    )
 
 
 async def create_budget(session: AsyncSession, principal: Principal, body: BudgetCreate) -> Budget:
