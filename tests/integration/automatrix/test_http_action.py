@@ -10,6 +10,7 @@ import asyncio
 import base64
 import ipaddress
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -69,6 +70,8 @@ async def test_requests_with_query_headers_json_and_a_bearer_token_from_a_secret
     origin: Origin,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # httpx logs each request at INFO, off by default; switched on, the query must not show.
+    caplog.set_level(logging.INFO, logger="httpx")
     stored = await loopback.put(
         "/api/secrets/API_TOKEN", json={"value": TOKEN}, headers=account.headers
     )

@@ -16,6 +16,7 @@ async def test_database_and_logs_hold_no_plaintext_secret(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # quiet by default; here every line counts
     account = await signup(client)
     key = (await client.post("/api/api-keys", json={"name": "k"}, headers=account.headers)).json()[
         "key"
