@@ -76,7 +76,7 @@ class RelayPolicy(StrictModel):
         max_length=1000,
     )
     exact_cache: bool = Field(
-        default=True, description="Answer repeated identical requests from the cache, free."
+        default=False, description="Answer repeated identical requests from the cache, free."
     )
     semantic_cache: bool = Field(
         default=False,
