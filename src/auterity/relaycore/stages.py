@@ -23,9 +23,10 @@ from auterity.core.errors import BudgetExceeded
 from auterity.identity import tenant_settings
 from auterity.relaycore.accounting import RelayAccounting
 from auterity.relaycore.cache import Lookup
+from auterity.relaycore.cache.response_cache import RequestKind
 from auterity.relaycore.costs import Usage, cost_micros
-from auterity.relaycore.pipeline import Answer, Next, Pipeline, RelayContext
 from auterity.relaycore.payer import Payer
+from auterity.relaycore.pipeline import Answer, Next, Pipeline, RelayContext
 from auterity.relaycore.ratelimits import RelayRateLimited
 from auterity.relaycore.usage import UsageEntry
 
@@ -144,7 +145,7 @@ class AccountingStages:
         policy = (await tenant_settings.load(self.db, self.cache, ctx.principal.tenant_id)).relay
         if not policy.exact_cache and not policy.semantic_cache:
             return await call_next(ctx)
-        kind = "chat" if ctx.kind == "chat" else "embeddings"
+        kind: RequestKind = "chat" if ctx.kind == "chat" else "embeddings"
         lookup = await self.accounting.cache.lookup(
             ctx.principal.tenant_id, ctx.body, kind=kind, semantic=policy.semantic_cache
         )
