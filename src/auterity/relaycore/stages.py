@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from typing import Any
 
 from auterity.core.cache import Cache
@@ -28,6 +29,7 @@ from auterity.relaycore.costs import Usage, cost_micros
 from auterity.relaycore.payer import Payer
 from auterity.relaycore.pipeline import Answer, Next, Pipeline, RelayContext
 from auterity.relaycore.ratelimits import RelayRateLimited
+from auterity.relaycore.routing.router import EXPECTED_OUTPUT_TOKENS
 from auterity.relaycore.usage import UsageEntry
 
 # What a chat request without max_tokens is assumed to produce at most, for budget
@@ -70,6 +72,28 @@ def estimated_cost(ctx: RelayContext) -> int:
     worst = Usage(prompt_tokens=ctx.needs.prompt_tokens, completion_tokens=output)
     # Failover may land on a later, pricier candidate: reserve for the worst of them.
     return max(cost_micros(deployment.price, worst) for deployment in ctx.route.candidates)
+
+
+def downgrade(ctx: RelayContext) -> None:
+    """A soft budget past its threshold asks for cheaper models: cheapest candidates first.
+
+    Only the route's own candidates are reordered (an alias's or a policy's pool); a request
+    naming one model keeps it.
+    """
+    route = ctx.route
+    if route is None or ctx.needs is None:
+        return
+    expected = Usage(
+        prompt_tokens=ctx.needs.prompt_tokens,
+        completion_tokens=ctx.needs.max_output_tokens or EXPECTED_OUTPUT_TOKENS,
+    )
+    cheapest = tuple(
+        sorted(route.candidates, key=lambda deployment: cost_micros(deployment.price, expected))
+    )
+    if cheapest != route.candidates:
+        ctx.route = dataclasses.replace(
+            route, candidates=cheapest, reason=f"{route.reason};downgrade"
+        )
 
 
 def status_of(ctx: RelayContext) -> str:
@@ -175,6 +199,8 @@ class AccountingStages:
     async def budget(self, ctx: RelayContext, call_next: Next) -> Answer:
         ledger = self.accounting.ledger
         reservation = await ledger.reserve(payer_of(ctx), estimated_cost(ctx))
+        if reservation.downgrade_advised:
+            downgrade(ctx)
         if reservation.lines:
 
             async def settle(done: RelayContext) -> None:

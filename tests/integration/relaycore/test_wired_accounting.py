@@ -202,3 +202,36 @@ async def test_exact_cache_answers_a_repeat_free_when_enabled(relay: Relay) -> N
 
     rows = await usage_report(relay)
     assert rows[0]["requests"] == 6 and rows[0]["cache_hits"] == 1
+
+
+async def test_a_soft_budget_past_its_threshold_downgrades_to_a_cheaper_model(
+    relay: Relay,
+) -> None:
+    layer = {"aliases": {"pricey-first": {"models": ["gpt-4o-mini", "gpt-4.1-nano"]}}}
+    written = await relay.client.put("/api/relay/catalog", json=layer, headers=relay.owner.headers)
+    assert written.status_code == 200, written.text
+    client = relay.openai(await relay.key())
+    ask: dict[str, Any] = {"model": "pricey-first", "messages": [{"role": "user", "content": "hi"}]}
+    before = await client.chat.completions.with_raw_response.create(**ask)
+    assert before.headers["x-auterity-model"] == "gpt-4o-mini"
+
+    created = await relay.client.post(
+        "/api/relay/budgets",
+        json={
+            "name": "soft",
+            "scope": "tenant",
+            "period": "day",
+            "limit_micros": 1000,
+            "mode": "soft",
+            "alert_threshold_percent": 1,
+            "downgrade": True,
+        },
+        headers=relay.owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    after = await client.chat.completions.with_raw_response.create(**ask)
+    assert after.headers["x-auterity-model"] == "gpt-4.1-nano"
+    assert after.headers["x-auterity-route"].endswith(";downgrade")
+    # Soft: never refuses, even far past its limit.
+    for _ in range(3):
+        await client.chat.completions.create(**ask, max_tokens=4000)
