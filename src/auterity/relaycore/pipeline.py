@@ -70,6 +70,7 @@ class RelayContext:
     cache_hit: bool = False
     error: BaseException | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # later stages' own state
+    headers: dict[str, str] = field(default_factory=dict)  # stages' own answer headers
     on_finish: list[Callable[[RelayContext], Awaitable[None]]] = field(default_factory=list)
 
     @property

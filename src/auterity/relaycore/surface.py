@@ -88,6 +88,8 @@ def relay_headers(ctx: RelayContext | None, requested: str | None = None) -> dic
         "x-auterity-cost-usd": format_usd(cost),
         "x-auterity-route": ctx.route_reason if ctx else "none",
     }
+    if ctx is not None and ctx.headers:
+        headers.update(ctx.headers)  # rate limit standing, cache hits
     request_id = current_request_id()
     if request_id:
         headers["x-request-id"] = request_id
@@ -107,7 +109,9 @@ def error_response(
             status=status,
             attempts=ctx.attempts if ctx else None,
         )
-    headers = {**relay_headers(ctx, requested), **extra}
+    headers = relay_headers(ctx, requested)
+    # One spelling per header: `Retry-After` from the error and `retry-after` would both go out.
+    headers.update((name.lower(), value) for name, value in extra.items())
     for name, value in getattr(error, "headers", {}).items():
         headers.setdefault(name.lower(), value)
     return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)

@@ -23,7 +23,7 @@ async def test_defaults_then_partial_update(client: httpx.AsyncClient, app: Fast
             "tenant_limits": {"requests_per_minute": None, "tokens_per_minute": None},
             "key_limits": {"requests_per_minute": None, "tokens_per_minute": None},
             "key_overrides": {},
-            "exact_cache": True,
+            "exact_cache": False,
             "semantic_cache": False,
         },
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,16 @@ class UsageEntry:
     cache_hit: bool = False
     failover_count: int = 0
     created_at: datetime = field(default_factory=utcnow)
+
+
+_COLUMNS = tuple(f.name for f in fields(UsageEntry))
+
+
+def row(row_id: uuid.UUID, entry: UsageEntry) -> dict[str, Any]:
+    # Shallow: `dataclasses.asdict` deep-copies every value, the recorder's largest cost.
+    values = {name: getattr(entry, name) for name in _COLUMNS}
+    values["id"] = row_id
+    return values
 
 
 class UsageRecorder:
@@ -112,9 +122,7 @@ class UsageRecorder:
         written = 0
         async with self._flush_lock:
             while self._queue:
-                batch = [
-                    {**asdict(e), "id": row_id} for row_id, e in self._queue[: self.batch_size]
-                ]
+                batch = [row(row_id, e) for row_id, e in self._queue[: self.batch_size]]
                 try:
                     await self._insert(batch)
                     stored = len(batch)
