@@ -126,7 +126,8 @@ def app_factory(settings: Settings, db: Database) -> Any:
 @pytest.fixture
 async def app(app_factory: Any) -> AsyncIterator[FastAPI]:
     application = app_factory()
-    async with LifespanManager(application):
+    # Generous: a loaded CI machine can take seconds to stop engines and schedulers.
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
         yield application
 
 
