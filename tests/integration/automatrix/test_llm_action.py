@@ -143,3 +143,13 @@ async def test_over_http_with_the_tenants_key(
                 assert output["json"] == {"answer": "[openai] hello"}
                 assert output["cost_usd"] > 0 and output["provider"] == "openai"
                 assert key not in json.dumps(run)
+
+
+async def test_without_a_model_the_gateway_default_answers(client: httpx.AsyncClient) -> None:
+    owner = await signup(client)
+    spec = named(CLASSIFY.replace("      model: gpt-4o-mini\n", ""))
+    run = await save_and_run(client, owner, spec, {"text": "hi"})
+    assert run["status"] == "succeeded", json.dumps(run)[:2000]
+    output = steps_by_id(run)["ask"]["output"]
+    assert output["model"] == "gpt-4o-mini"  # the test catalog's default chat model
+    assert "model" not in steps_by_id(run)["ask"]["input"]

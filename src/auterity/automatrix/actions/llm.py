@@ -31,9 +31,9 @@ class Message(BaseModel):
 
 
 class LlmChatInput(ActionInput):
-    model: str = Field(
-        default="default",
-        description="A model or alias (GET /v1/models); `default` routes by the tenant's policy.",
+    model: str | None = Field(
+        default=None,
+        description="A model, alias or `auto` (GET /v1/models); unset: the gateway's default.",
     )
     prompt: str | None = Field(default=None, description="One user message (or use `messages`).")
     system: str | None = Field(default=None, description="A system message put first.")
@@ -75,8 +75,8 @@ class LlmChatInput(ActionInput):
         return messages
 
     def request(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": messages}
-        for name in ("temperature", "max_tokens", "stop", "seed", "tools"):
+        body: dict[str, Any] = {"messages": messages}
+        for name in ("model", "temperature", "max_tokens", "stop", "seed", "tools"):
             value = getattr(self, name)
             if value is not None:
                 body[name] = value
