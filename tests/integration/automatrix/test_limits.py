@@ -172,11 +172,12 @@ async def test_run_caps_hold_and_a_full_tenant_does_not_hold_back_another(
     tag = f"runs-{uuid.uuid4().hex[:6]}"
     capped = await new_tenant(db, {"max_concurrent_runs": 1})
     free = await new_tenant(db)
-    document = steps(tag, 1, 0.2)
     first, second = await engines(runs=3)
     # The capped tenant's runs are older, so they head the queue the engines claim from.
-    waiting = await start_runs(db, capped, document, 4)
-    others = await start_runs(db, free, document, 4)
+    # One at a time they need 4 s at least; the free tenant's short runs need far less, so
+    # it finishes first however slow the machine is, unless the cap held it back.
+    waiting = await start_runs(db, capped, steps(tag, 1, 1.0), 4)
+    others = await start_runs(db, free, steps(tag, 1, 0.05), 4)
     for engine in (first, second):
         engine.wake()
     assert await finish(first, others) == ["succeeded"] * 4

@@ -108,6 +108,9 @@ def command(settings: Settings, network: bool) -> Launch:
             argv += ["--symlink", str(path.readlink()), top]
         elif path.is_dir():
             argv += ["--ro-bind", top, top]
+    # The private /tmp first: a Python or virtualenv that lives under /tmp (a CI clone) is
+    # bound back on top of it below, instead of being hidden by it.
+    argv += ["--tmpfs", SANDBOX_ROOT, "--dev", "/dev", "--proc", "/proc"]
     roots = _mounts()
     for root in roots:
         if not root.is_relative_to("/usr"):
@@ -117,7 +120,6 @@ def command(settings: Settings, network: bool) -> Launch:
         if any(place.is_relative_to(r) for r in [*roots, Path("/usr"), Path("/etc")]):
             argv += ["--tmpfs", secret] if place.is_dir() else ["--ro-bind", "/dev/null", secret]
     argv += [
-        "--tmpfs", SANDBOX_ROOT, "--dev", "/dev", "--proc", "/proc",
         "--unshare-all", *(["--share-net"] if network else []),
         "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
         "--die-with-parent", "--new-session", "--clearenv", "--chdir", SANDBOX_ROOT,
