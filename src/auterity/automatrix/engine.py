@@ -252,8 +252,11 @@ class Engine:
             if backlog:
                 await asyncio.sleep(0)  # let the drivers just started take their first turn
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as it times out, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def claim_runs(self, limit: int = CLAIM_BATCH) -> list[uuid.UUID]:
@@ -502,8 +505,9 @@ class Engine:
                             self._answer_waiters(run_id, status)
             except Exception:  # keep answering through a transient database error
                 log.exception("engine_status_read_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._status_wanted.wait(), STATUS_POLL)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see _schedule_loop
+                async with asyncio.timeout(STATUS_POLL):
+                    await self._status_wanted.wait()
 
 
 def _rowcount(result: Any) -> int:

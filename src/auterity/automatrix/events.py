@@ -36,7 +36,8 @@ class EventHub:
         event = asyncio.Event()
         self._waiters[run_id].add(event)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             pass
         finally:

@@ -110,7 +110,9 @@ class CeleryExecutor:
             await loop.run_in_executor(self._publisher, self._send, task, reply_id)
             while True:
                 try:
-                    return await asyncio.wait_for(asyncio.shield(future), self.resend_after)
+                    # asyncio.timeout, not wait_for, which on 3.11 can swallow a cancellation.
+                    async with asyncio.timeout(self.resend_after):
+                        return await asyncio.shield(future)
                 except TimeoutError:
                     # The broker gives a dead worker's task to another after the visibility
                     # timeout, unless the worker died between taking it from the queue and
