@@ -34,12 +34,12 @@ from auterity.automatrix.overrides import effective_spec
 from auterity.automatrix.python_modules import ModuleLoader
 from auterity.automatrix.sandbox import CodeSandbox
 from auterity.automatrix.state import Plan
+from auterity.automatrix.waiting import RunWaiters
 from auterity.automatrix.writer import Writer
 from auterity.core.artifacts import ArtifactStore, LocalArtifactStore
 from auterity.core.cache import Cache
 from auterity.core.clock import utcnow
 from auterity.core.database import Database
-from auterity.core.errors import NotFound
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
 from auterity.events import EventBus
@@ -50,7 +50,6 @@ log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
 CLAIM_BATCH = 100
 PLAN_CACHE_SIZE = 256
-STATUS_POLL = 0.5  # how often wait_for reads the status of runs driven elsewhere
 PUBLISH_GRACE = 2.0  # seconds `stop` waits for the events of runs that just ended
 
 
@@ -106,12 +105,7 @@ class Engine:
         self._watcher: asyncio.Task[None] | None = None
         self.writer = Writer(db)
         self._plans: dict[tuple[uuid.UUID, int], asyncio.Future[Plan]] = {}
-        # wait_for: one shared answer per awaited run, and how many wait for it.
-        self._waiters: dict[uuid.UUID, asyncio.Future[str]] = {}
-        self._waiting: dict[uuid.UUID, int] = {}
-        self._last_status: dict[uuid.UUID, str] = {}
-        self._status_wanted = asyncio.Event()
-        self._status_reader: asyncio.Task[None] | None = None
+        self.waiters = RunWaiters(db)
 
     def action_context(
         self, run: Run, step_id: str, attempt: int, idempotency_key: str, item: Any
@@ -426,7 +420,7 @@ class Engine:
             plan = await self.plan(run.workflow_id, run.version, run.step_overrides)
             status = await RunDriver(self, run, rows, plan).drive()
             if status is not None:
-                self._answer_waiters(run_id, status)
+                self.waiters.answer(run_id, status)
             return status
         except asyncio.CancelledError:
             raise
@@ -443,71 +437,8 @@ class Engine:
             ACTIVE_RUNS.set(len(self._drivers))
 
     async def wait_for(self, run_id: uuid.UUID, timeout: float = 60.0) -> str:
-        """Wait until the run finishes (tests, CLI, sync webhooks); returns its status.
-
-        Waiters share their reads: a run driven here is answered by its driver as it ends,
-        and one query reads the status of every awaited run when a waiter arrives and then
-        every STATUS_POLL seconds (for runs another process drives).
-        """
-        future = self._waiters.get(run_id)
-        if future is None:
-            future = self._waiters[run_id] = asyncio.get_running_loop().create_future()
-        self._waiting[run_id] = self._waiting.get(run_id, 0) + 1
-        self._status_wanted.set()
-        if self._status_reader is None or self._status_reader.done():
-            self._status_reader = asyncio.create_task(self._read_statuses(), name="engine-waits")
-        try:
-            # Shielded: one waiter timing out must not cancel the answer for the others.
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            status = self._last_status.get(run_id, "unfinished")
-            raise TimeoutError(f"run {run_id} still {status} after {timeout}s") from None
-        finally:
-            self._waiting[run_id] -= 1
-            if not self._waiting[run_id]:
-                del self._waiting[run_id]
-                self._waiters.pop(run_id, None)
-                self._last_status.pop(run_id, None)
-
-    def _answer_waiters(self, run_id: uuid.UUID, status: str | BaseException) -> None:
-        future = self._waiters.get(run_id)
-        if future is None or future.done():
-            return
-        if isinstance(status, BaseException):
-            future.set_exception(status)
-        else:
-            future.set_result(status)
-
-    async def _read_statuses(self) -> None:
-        while self._waiters:
-            self._status_wanted.clear()
-            unanswered = [run_id for run_id, f in self._waiters.items() if not f.done()]
-            try:
-                for start in range(0, len(unanswered), 500):
-                    chunk = unanswered[start : start + 500]
-                    async with self.db.session(readonly=True) as session:
-                        found = dict(
-                            (
-                                await session.execute(
-                                    select(Run.id, Run.status).where(Run.id.in_(chunk))
-                                )
-                            )
-                            .tuples()
-                            .all()
-                        )
-                    for run_id in chunk:
-                        status = found.get(run_id)
-                        if status is None:
-                            self._answer_waiters(run_id, NotFound(f"Run {run_id} does not exist."))
-                            continue
-                        self._last_status[run_id] = status
-                        if status in FINISHED_RUN:
-                            self._answer_waiters(run_id, status)
-            except Exception:  # keep answering through a transient database error
-                log.exception("engine_status_read_failed")
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see _schedule_loop
-                async with asyncio.timeout(STATUS_POLL):
-                    await self._status_wanted.wait()
+        """Wait until the run finishes (tests, CLI, sync webhooks); returns its status."""
+        return await self.waiters.wait(run_id, timeout)
 
 
 def _rowcount(result: Any) -> int:
