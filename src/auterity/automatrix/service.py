@@ -184,15 +184,14 @@ async def start_run(
     idempotency_key: str | None,
     created_by: uuid.UUID | None,
 ) -> tuple[Run, bool]:
-    """A queued run pinned to one version; the same idempotency key returns the same run."""
+    """A queued run pinned to one version; the same idempotency key returns the same run.
+
+    Two requests with one key can both miss the look-up; the unique index then decides, and
+    the loser (its insert in a savepoint, so the caller's transaction survives) returns the
+    winner's run instead of failing.
+    """
     if idempotency_key:
-        existing = (
-            await session.execute(
-                select(Run).where(
-                    Run.workflow_id == workflow.id, Run.idempotency_key == idempotency_key
-                )
-            )
-        ).scalar_one_or_none()
+        existing = await _run_by_key(session, workflow.id, idempotency_key)
         if existing is not None:
             return existing, False
     pinned = await get_version(session, workflow, version)
@@ -206,9 +205,24 @@ async def start_run(
         idempotency_key=idempotency_key,
         created_by=created_by,
     )
-    session.add(run)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        winner = await _run_by_key(session, workflow.id, idempotency_key)
+        if winner is None:
+            raise
+        return winner, False
     return run, True
+
+
+async def _run_by_key(session: AsyncSession, workflow_id: uuid.UUID, key: str) -> Run | None:
+    rows = await session.execute(
+        select(Run).where(Run.workflow_id == workflow_id, Run.idempotency_key == key)
+    )
+    return rows.scalar_one_or_none()
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -127,6 +128,25 @@ async def test_idempotency_key_returns_the_same_run(
     )
     assert first.status_code == 201 and again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
+
+
+async def test_concurrent_requests_with_one_idempotency_key_start_one_run(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    workflow = await save(client, owner, SPEC)
+    headers = {**owner.headers, "Idempotency-Key": f"race-{uuid.uuid4()}"}
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/workflows/{workflow['id']}/runs",
+                json={"inputs": {"who": "A"}},
+                headers=headers,
+            )
+            for _ in range(8)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
 
 
 async def test_permissions(client: httpx.AsyncClient, owner: Account) -> None:
