@@ -55,6 +55,8 @@ class PageNetwork:
     # Why the last top-level navigation got no page: re-raised instead of Chromium's
     # `net::ERR_FAILED`, so the caller learns the real reason.
     navigation_error: OutboundHttpError | None = None
+    # Where a page's redirects ended: Chromium only knows the URL it asked for.
+    redirected: dict[str, str] = field(default_factory=dict)
 
     async def handle(self, route: Route) -> None:
         request = route.request
@@ -85,7 +87,9 @@ class PageNetwork:
                 headers=headers,
                 content=request.post_data_buffer,
                 timeout=max(left, 0.1),
-                follow_redirects=False,  # Chromium follows them, each one routed here again
+                # Followed here, each hop guarded: Chromium does not route the request that
+                # follows a redirect it was handed, so it would go past the guard.
+                follow_redirects=True,
                 max_response_bytes=min(remaining, self.http.max_response_bytes),
                 tenant_id=self.tenant_id,
             )
@@ -97,6 +101,8 @@ class PageNetwork:
             await _abort(route, "blockedbyclient" if isinstance(exc, AddressBlocked) else "failed")
             return
         self.downloaded += len(fetched.content)
+        if is_document and fetched.redirects:
+            self.redirected[url] = fetched.url
         response_headers: dict[str, str] = {}
         for name, value in fetched.headers.multi_items():
             if name.lower() in _RESPONSE_SKIP:

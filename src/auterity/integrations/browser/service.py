@@ -305,7 +305,7 @@ async def _outcome(
 ) -> PageOutcome:
     loop = asyncio.get_running_loop()
     return PageOutcome(
-        url=page.url,
+        url=network.redirected.get(page.url, page.url),
         status=status,
         title=await page.title(),
         data=data,
