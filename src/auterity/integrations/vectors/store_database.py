@@ -90,16 +90,13 @@ class DatabaseStore:
             blobs = [row.embedding for row in candidates]
             order, distances = await asyncio.to_thread(_nearest, blobs, vector, space, k)
             chosen = [candidates[i] for i in order]
-            texts = dict(
-                (
-                    await session.execute(
-                        select(VectorItem.item_id, VectorItem.text).where(
-                            VectorItem.collection_id == space.collection_id,
-                            VectorItem.item_id.in_([row.item_id for row in chosen]),
-                        )
-                    )
-                ).tuples()
+            found = await session.execute(
+                select(VectorItem.item_id, VectorItem.text).where(
+                    VectorItem.collection_id == space.collection_id,
+                    VectorItem.item_id.in_([row.item_id for row in chosen]),
+                )
             )
+            texts = {row.item_id: row.text for row in found.all()}
         return [
             Hit(
                 id=row.item_id,
