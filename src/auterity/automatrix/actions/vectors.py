@@ -40,9 +40,30 @@ class NewCollection(BaseModel):
 class VectorUpsertInput(ActionInput):
     collection: CollectionName
     documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    vectors: list[list[float]] | None = Field(
+        default=None,
+        description="The documents' vectors in order (e.g. `llm.embed`'s `vectors`), used "
+        "where a document has none of its own.",
+    )
     create: NewCollection | None = Field(
         default=None, description="Create the collection first if it does not exist."
     )
+
+    @model_validator(mode="after")
+    def _paired(self) -> VectorUpsertInput:
+        if self.vectors is not None:
+            if len(self.vectors) != len(self.documents):
+                raise ValueError(
+                    f"`vectors` has {len(self.vectors)} entries for {len(self.documents)} "
+                    "documents; give one per document, in order"
+                )
+            self.documents = [
+                document
+                if document.vector is not None
+                else document.model_copy(update={"vector": vector})
+                for document, vector in zip(self.documents, self.vectors, strict=True)
+            ]
+        return self
 
 
 class VectorUpsert(Action[VectorUpsertInput, UpsertResult]):
@@ -131,7 +152,11 @@ class VectorSearch(Action[VectorSearchInput, QueryResult]):
 
 
 class TextChunkInput(ActionInput):
-    text: str | None = Field(default=None, description="One document (or use `documents`).")
+    text: str | None = Field(default=None, description="One document (or `texts`, `documents`).")
+    texts: list[str] | None = Field(default=None, description="Several documents' text ...")
+    ids: list[str] | None = Field(
+        default=None, description="... and their ids in order (e.g. the URLs they came from)."
+    )
     documents: list[dict[str, Any]] | None = Field(
         default=None,
         description="Documents as {id, text, metadata?}: each chunk keeps the id and metadata.",
@@ -143,8 +168,11 @@ class TextChunkInput(ActionInput):
 
     @model_validator(mode="after")
     def _valid(self) -> TextChunkInput:
-        if (self.text is None) == (self.documents is None):
-            raise ValueError("give exactly one of `text` or `documents`")
+        given = [self.text is not None, self.texts is not None, self.documents is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of `text`, `texts` or `documents`")
+        if self.ids is not None and (self.texts is None or len(self.ids) != len(self.texts)):
+            raise ValueError("`ids` goes with `texts`, one id per text")
         if self.overlap >= self.size:
             raise ValueError(f"overlap ({self.overlap}) must be less than size ({self.size})")
         for index, document in enumerate(self.documents or []):
@@ -167,7 +195,13 @@ class TextChunk(Action[TextChunkInput, TextChunkOutput]):
     Output = TextChunkOutput
 
     async def run(self, ctx: ActionContext, params: TextChunkInput) -> TextChunkOutput:
-        documents = params.documents or [{"id": params.id_prefix, "text": params.text}]
+        if params.documents is not None:
+            documents = params.documents
+        elif params.texts is not None:
+            ids = params.ids or [f"{params.id_prefix}{i}" for i in range(len(params.texts))]
+            documents = [{"id": i, "text": t} for i, t in zip(ids, params.texts, strict=True)]
+        else:
+            documents = [{"id": params.id_prefix, "text": params.text}]
         chunks: list[dict[str, Any]] = []
         for index, document in enumerate(documents):
             source = str(document.get("id") or f"{params.id_prefix}{index}")
