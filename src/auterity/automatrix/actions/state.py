@@ -31,7 +31,9 @@ class StateGet(Action[StateGetInput, StateGetOutput]):
     Output = StateGetOutput
 
     async def run(self, ctx: ActionContext, params: StateGetInput) -> StateGetOutput:
-        found, value = await _state(ctx).get(ctx.tenant_id, _namespace(ctx, params.scope), params.key)
+        found, value = await _state(ctx).get(
+            ctx.tenant_id, _namespace(ctx, params.scope), params.key
+        )
         return StateGetOutput(found=found, value=value if found else params.default)
 
 

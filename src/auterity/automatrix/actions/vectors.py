@@ -85,7 +85,9 @@ class VectorUpsert(Action[VectorUpsertInput, UpsertResult]):
         except AuterityError as exc:
             raise vector_error(exc) from None
         ctx.add_cost(round(result.cost_usd * 1_000_000))
-        ctx.log(f"{result.upserted} document(s) into {params.collection}, {result.embedded} embedded")
+        ctx.log(
+            f"{result.upserted} document(s) into {params.collection}, {result.embedded} embedded"
+        )
         return result
 
 

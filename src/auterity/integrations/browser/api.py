@@ -43,8 +43,6 @@ async def scrape_page(body: ScrapeRequest, principal: Runner, browser: Browser) 
 
 
 @automate.post("", response_model=PageOutcome, response_model_exclude_none=True)
-async def automate_page(
-    body: AutomateRequest, principal: Runner, browser: Browser
-) -> PageOutcome:
+async def automate_page(body: AutomateRequest, principal: Runner, browser: Browser) -> PageOutcome:
     """Load a page and do a short list of steps (goto, click, fill, press, wait, extract)."""
     return _answer(await browser.automate(principal.tenant_id, body))

@@ -10,6 +10,7 @@ that escapes routing (a WebSocket, a prefetch) fails instead of reaching the net
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -111,16 +112,13 @@ class PageNetwork:
             joiner = "\n" if name.lower() == "set-cookie" else ", "
             previous = response_headers.get(name)
             response_headers[name] = value if previous is None else previous + joiner + value
-        try:
+        # The page may have gone away (closed, navigated) while this was in flight.
+        with contextlib.suppress(PlaywrightError):
             await route.fulfill(
                 status=fetched.status, headers=response_headers, body=fetched.content
             )
-        except PlaywrightError:
-            pass  # the page went away (closed, navigated) while this was in flight
 
 
 async def _abort(route: Route, code: str) -> None:
-    try:
+    with contextlib.suppress(PlaywrightError):
         await route.abort(code)
-    except PlaywrightError:
-        pass

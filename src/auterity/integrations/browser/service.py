@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
@@ -169,10 +170,8 @@ class BrowserService:
             browser, self._browser = self._browser, None
             playwright, self._playwright = self._playwright, None
             if browser is not None:
-                try:
+                with contextlib.suppress(PlaywrightError):  # already gone
                     await browser.close()
-                except PlaywrightError:
-                    pass  # already gone
             if playwright is not None:
                 await playwright.stop()
 
@@ -203,10 +202,8 @@ class BrowserService:
                         "(AUTERITY_BROWSER_JOB_TIMEOUT_SECONDS)"
                     ) from None
             finally:
-                try:
+                with contextlib.suppress(PlaywrightError):
                     await context.close()
-                except PlaywrightError:
-                    pass
 
     async def _ensure_browser(self) -> Browser:
         async with self._starting:

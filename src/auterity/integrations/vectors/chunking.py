@@ -28,9 +28,7 @@ class Chunk:
     end: int
 
 
-def chunk_text(
-    text: str, *, size: int, overlap: int = 0, unit: Unit = "characters"
-) -> list[Chunk]:
+def chunk_text(text: str, *, size: int, overlap: int = 0, unit: Unit = "characters") -> list[Chunk]:
     """The chunks of `text`; `overlap` must be less than `size`. Blank text gives none."""
     if size < 1:
         raise ValueError("size must be at least 1")

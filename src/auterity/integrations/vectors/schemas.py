@@ -106,7 +106,6 @@ class QueryRequest(Strict):
         description="Metadata that must match: `{key: value}` equals, `{key: [a, b]}` any of.",
     )
 
-
     @model_validator(mode="after")
     def _one_query(self) -> QueryRequest:
         if (self.text is None) == (self.vector is None):

@@ -107,7 +107,9 @@ class VectorService:
 
     # -- collections --------------------------------------------------------------------
 
-    async def create_collection(self, tenant_id: uuid.UUID, spec: CollectionCreate) -> CollectionOut:
+    async def create_collection(
+        self, tenant_id: uuid.UUID, spec: CollectionCreate
+    ) -> CollectionOut:
         if spec.dimensions > self.max_dimensions:
             raise ValidationFailed(
                 f"dimensions may be at most {self.max_dimensions} (AUTERITY_VECTOR_MAX_DIMENSIONS)",
@@ -278,7 +280,7 @@ def _out(row: VectorCollection, count: int) -> CollectionOut:
     return CollectionOut(
         name=row.name,
         dimensions=row.dimensions,
-        metric=row.metric,  # type: ignore[arg-type]
+        metric=row.metric,
         model=row.model,
         store=row.store,
         description=row.description,

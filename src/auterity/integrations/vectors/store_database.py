@@ -153,4 +153,3 @@ def distances_to(
         return np.asarray(-dots)
     norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(q)
     return np.asarray(1.0 - dots / np.where(norms == 0, 1.0, norms))
-

@@ -21,7 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 def _tenant_fk(table: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
-        ["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"), ondelete="CASCADE"
+        ["tenant_id"],
+        ["tenants.id"],
+        name=op.f(f"fk_{table}_tenant_id_tenants"),
+        ondelete="CASCADE",
     )
 
 
@@ -69,7 +72,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vector_items")),
-        sa.UniqueConstraint("collection_id", "item_id", name=op.f("uq_vector_items_collection_id_item_id")),
+        sa.UniqueConstraint(
+            "collection_id", "item_id", name=op.f("uq_vector_items_collection_id_item_id")
+        ),
     )
     with op.batch_alter_table("vector_items", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_vector_items_tenant_id"), ["tenant_id"], unique=False)
@@ -90,7 +95,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("workflow_state", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_workflow_state_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_workflow_state_tenant_id"), ["tenant_id"], unique=False
+        )
 
 
 def downgrade() -> None:

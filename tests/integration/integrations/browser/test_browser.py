@@ -40,7 +40,9 @@ def settings(tmp_path: Path) -> Settings:  # type: ignore[override]
 
 @pytest.fixture(scope="module")
 def internal() -> Iterator[Site]:
-    server = Site("127.0.0.2", {"/pixel.png": (200, "image/png", "x"), "/secrets": (200, "text/plain", "s")})
+    server = Site(
+        "127.0.0.2", {"/pixel.png": (200, "image/png", "x"), "/secrets": (200, "text/plain", "s")}
+    )
     yield server
     server.stop()
 

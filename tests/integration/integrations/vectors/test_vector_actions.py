@@ -75,7 +75,10 @@ async def test_chunk_embed_upsert_search_and_remember(client: httpx.AsyncClient)
     assert steps["remember"]["output"]["previous_found"] is False
 
     collection = await client.get("/api/vectors/collections/kb", headers=account.headers)
-    assert collection.json()["count"] == count and collection.json()["model"] == "local/all-minilm-l6-v2"
+    assert (
+        collection.json()["count"] == count
+        and collection.json()["model"] == "local/all-minilm-l6-v2"
+    )
     # The collection embeds query text with its own model over the API too.
     query = await client.post(
         "/api/vectors/collections/kb/query",

@@ -34,7 +34,9 @@ async def test_collections_upsert_and_search(
     client: httpx.AsyncClient, owner: Account, settings: Settings
 ) -> None:
     await make(client, owner, "places")
-    up = await client.post(f"{BASE}/places/documents", json={"documents": DOCS}, headers=owner.headers)
+    up = await client.post(
+        f"{BASE}/places/documents", json={"documents": DOCS}, headers=owner.headers
+    )
     assert up.status_code == 200, up.text
     assert up.json()["upserted"] == 4 and up.json()["embedded"] == 0
 
@@ -68,7 +70,9 @@ async def test_collections_upsert_and_search(
 
     # Upserting an id replaces it; deleting removes it.
     moved = {"id": "east", "vector": [1, 0, 0.01], "metadata": {"lang": "fr"}}
-    await client.post(f"{BASE}/places/documents", json={"documents": [moved]}, headers=owner.headers)
+    await client.post(
+        f"{BASE}/places/documents", json={"documents": [moved]}, headers=owner.headers
+    )
     assert await ids({"lang": "fr"}) == ["east"]
     deleted = await client.post(
         f"{BASE}/places/documents/delete", json={"ids": ["east", "nope"]}, headers=owner.headers
@@ -76,7 +80,9 @@ async def test_collections_upsert_and_search(
     assert deleted.json() == {"deleted": 1}
     gone = await client.delete(f"{BASE}/places/documents/east", headers=owner.headers)
     assert_problem(gone, 404)
-    assert (await client.delete(f"{BASE}/places/documents/south", headers=owner.headers)).status_code == 204
+    assert (
+        await client.delete(f"{BASE}/places/documents/south", headers=owner.headers)
+    ).status_code == 204
     assert (await client.get(f"{BASE}/places", headers=owner.headers)).json()["count"] == 2
 
 
@@ -84,7 +90,9 @@ async def test_metrics_l2_and_dot(client: httpx.AsyncClient, owner: Account) -> 
     docs = [{"id": "a", "vector": [1, 1, 0]}, {"id": "b", "vector": [3, 0, 0]}]
     for metric in ("l2", "dot"):
         await make(client, owner, metric, metric=metric)
-        await client.post(f"{BASE}/{metric}/documents", json={"documents": docs}, headers=owner.headers)
+        await client.post(
+            f"{BASE}/{metric}/documents", json={"documents": docs}, headers=owner.headers
+        )
         answer = await client.post(
             f"{BASE}/{metric}/query", json={"vector": [1, 1, 0]}, headers=owner.headers
         )
@@ -111,12 +119,18 @@ async def test_problems_a_user_can_cause(client: httpx.AsyncClient, owner: Accou
     # Nothing of a refused batch was written.
     assert (await client.get(f"{BASE}/docs", headers=owner.headers)).json()["count"] == 0
 
-    assert_problem(await client.post(f"{BASE}/nope/query", json={"vector": [1]}, headers=owner.headers), 404)
+    assert_problem(
+        await client.post(f"{BASE}/nope/query", json={"vector": [1]}, headers=owner.headers), 404
+    )
     assert_problem(await client.get(f"{BASE}/nope", headers=owner.headers), 404)
-    duplicate = await client.post(BASE, json={"name": "docs", "dimensions": 3}, headers=owner.headers)
+    duplicate = await client.post(
+        BASE, json={"name": "docs", "dimensions": 3}, headers=owner.headers
+    )
     assert_problem(duplicate, 409)
     no_model = await client.post(
-        f"{BASE}/docs/documents", json={"documents": [{"id": "t", "text": "hi"}]}, headers=owner.headers
+        f"{BASE}/docs/documents",
+        json={"documents": [{"id": "t", "text": "hi"}]},
+        headers=owner.headers,
     )
     assert "no embedding model" in assert_problem(no_model, 422)["detail"]
     zero = await client.post(
@@ -127,7 +141,10 @@ async def test_problems_a_user_can_cause(client: httpx.AsyncClient, owner: Accou
         f"{BASE}/docs/query", json={"vector": [1, 0, 0], "text": "x"}, headers=owner.headers
     )
     assert_problem(both, 422)
-    assert_problem(await client.post(BASE, json={"name": "bad name!", "dimensions": 3}, headers=owner.headers), 422)
+    assert_problem(
+        await client.post(BASE, json={"name": "bad name!", "dimensions": 3}, headers=owner.headers),
+        422,
+    )
 
     # Another tenant sees none of it, and may use the same names.
     other = await signup(client)
@@ -135,4 +152,6 @@ async def test_problems_a_user_can_cause(client: httpx.AsyncClient, owner: Accou
     assert_problem(await client.get(f"{BASE}/docs", headers=other.headers), 404)
     await make(client, other, "docs")
     assert (await client.delete(f"{BASE}/docs", headers=owner.headers)).status_code == 204
-    assert [c["name"] for c in (await client.get(BASE, headers=other.headers)).json()["items"]] == ["docs"]
+    assert [c["name"] for c in (await client.get(BASE, headers=other.headers)).json()["items"]] == [
+        "docs"
+    ]
