@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from auterity.integrations.vectors import chunk_text
@@ -19,7 +21,7 @@ def test_character_chunks_respect_size_end_at_boundaries_and_overlap() -> None:
     assert len(chunks) >= 3
     assert all(len(chunk.text) <= 60 for chunk in chunks)
     assert chunks[0].text == "First paragraph about cats. Cats sleep a lot."  # a paragraph end
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start == before.end - 15  # each starts `overlap` before the last ended
     assert "Tea is brewed with hot water." in chunks[-1].text
     assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
