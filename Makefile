@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test bench lint format install clean bwrap
+.PHONY: run test bench lint format install clean bwrap chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -44,7 +44,18 @@ ifeq ($(BWRAP),)
 		echo "bubblewrap (bwrap) is missing and could not be installed: code-step tests run without it"
 endif
 
-test: $(STAMP) $(OIDC_STAMP) bwrap
+# The browser integration drives Debian's Chromium through Playwright (never `playwright
+# install`: nothing is downloaded but the package); its tests need it.
+CHROMIUM := $(shell command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null)
+
+chromium:
+ifeq ($(CHROMIUM),)
+	@command -v apt-get >/dev/null && { apt-get update && apt-get install -y --no-install-recommends chromium || \
+		sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends chromium'; } || \
+		echo "chromium is missing and could not be installed: the browser tests are skipped"
+endif
+
+test: $(STAMP) $(OIDC_STAMP) bwrap chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)

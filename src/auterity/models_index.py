@@ -10,6 +10,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.automatrix.models",
     "auterity.automatrix.templates.models",
     "auterity.automatrix.triggers.models",
+    "auterity.automatrix.keyvalue",
+    "auterity.integrations.vectors.models",
     "auterity.secrets.models",
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",

@@ -289,3 +289,47 @@ async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
         headers=owner.headers,
     )
     return Resource({"budget_id": created.json()["id"]}, {"PATCH": {"limit_micros": 1}})
+
+
+async def _vector_collection(client: httpx.AsyncClient, owner: Account) -> str:
+    name = f"victim-{uuid.uuid4().hex[:8]}"
+    created = await client.post(
+        "/api/vectors/collections", json={"name": name, "dimensions": 2}, headers=owner.headers
+    )
+    assert created.status_code == 201, created.text
+    upserted = await client.post(
+        f"/api/vectors/collections/{name}/documents",
+        json={"documents": [{"id": "doc-1", "vector": [1, 0], "text": "secret"}]},
+        headers=owner.headers,
+    )
+    assert upserted.status_code == 200, upserted.text
+    return name
+
+
+@resource("/api/vectors/collections/{name}")
+async def vector_collection(client: httpx.AsyncClient, owner: Account) -> Resource:
+    return Resource({"name": await _vector_collection(client, owner)})
+
+
+@resource("/api/vectors/collections/{name}/documents")
+async def vector_documents(client: httpx.AsyncClient, owner: Account) -> Resource:
+    body = {"documents": [{"id": "doc-1", "vector": [0, 1]}]}
+    return Resource({"name": await _vector_collection(client, owner)}, {"POST": body})
+
+
+@resource("/api/vectors/collections/{name}/query")
+async def vector_query(client: httpx.AsyncClient, owner: Account) -> Resource:
+    body = {"vector": [1, 0]}
+    return Resource({"name": await _vector_collection(client, owner)}, {"POST": body})
+
+
+@resource("/api/vectors/collections/{name}/documents/delete")
+async def vector_delete(client: httpx.AsyncClient, owner: Account) -> Resource:
+    body = {"ids": ["doc-1"]}
+    return Resource({"name": await _vector_collection(client, owner)}, {"POST": body})
+
+
+@resource("/api/vectors/collections/{name}/documents/{document_id}")
+async def vector_document(client: httpx.AsyncClient, owner: Account) -> Resource:
+    name = await _vector_collection(client, owner)
+    return Resource({"name": name, "document_id": "doc-1"})

@@ -107,6 +107,9 @@ def create_app(
     app.state.secrets = secrets
     app.state.actions = actions
     app.state.engine = engine
+    # Integrations served with AutoMatrix share the engine's: one browser, one vector store.
+    app.state.browser = engine.browser if engine is not None else None
+    app.state.vectors = engine.vectors if engine is not None else None
     app.state.relay = relay
     app.state.events = events
     app.state.scheduler = scheduler

@@ -28,10 +28,12 @@ from auterity.automatrix.events import EventHub
 from auterity.automatrix.executors.base import Executor
 from auterity.automatrix.executors.local import LocalExecutor
 from auterity.automatrix.graph import StepGraph
+from auterity.automatrix.keyvalue import WorkflowState
 from auterity.automatrix.limits import Candidate, ConcurrencyLimits
 from auterity.automatrix.models import FINISHED_RUN, Run, StepRun, WorkflowVersion
 from auterity.automatrix.overrides import effective_spec
 from auterity.automatrix.python_modules import ModuleLoader
+from auterity.automatrix.relay_embedder import RelayEmbedder
 from auterity.automatrix.sandbox import CodeSandbox
 from auterity.automatrix.state import Plan
 from auterity.automatrix.waiting import RunWaiters
@@ -43,7 +45,9 @@ from auterity.core.database import Database
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
 from auterity.events import EventBus
+from auterity.integrations.browser import BrowserService
 from auterity.integrations.http import OutboundHttp
+from auterity.integrations.vectors import VectorService
 from auterity.relaycore.client import RelayClient
 
 log = get_logger(__name__)
@@ -73,6 +77,8 @@ class Engine:
         tenant_settings: TenantSettingsLookup | None = None,
         executor: Callable[[str], Executor] | None = None,
         events: EventBus | None = None,
+        browser: BrowserService | None = None,
+        vectors: VectorService | None = None,
     ) -> None:
         """`limits`: the run and step caps (default: the settings' and each tenant's, read
         through a cache of this engine's own). `executor` makes, from this engine's owner id,
@@ -86,6 +92,13 @@ class Engine:
         self.tenant_settings = tenant_settings
         self.python_modules = ModuleLoader(db)
         self.llm = llm
+        # Chromium starts on the first browser step and the vector store opens on the first
+        # vector step: an engine that never uses them pays nothing for them.
+        self.browser = browser or BrowserService.from_settings(db.settings, self.http)
+        self.vectors = vectors or VectorService.from_settings(
+            db.settings, db, embedder=RelayEmbedder(llm) if llm is not None else None
+        )
+        self.state = WorkflowState(db)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
@@ -127,6 +140,10 @@ class Engine:
             python_modules=self.python_modules,
             llm=self.llm,
             workflow=str(run.workflow_id),
+            browser=self.browser,
+            vectors=self.vectors,
+            artifacts=self.artifacts,
+            state=self.state,
         )
 
     async def start(self) -> None:
@@ -165,6 +182,8 @@ class Engine:
                 )
         self._drivers.clear()
         await self.executor.stop()
+        await self.browser.aclose()
+        await self.vectors.aclose()
         await self.http.aclose()
         await self.sandbox.close()
         if self.llm is not None:

@@ -23,6 +23,12 @@ class ArtifactStore(Protocol):
 
     async def get_json(self, reference: dict[str, Any]) -> Any: ...
 
+    async def put_bytes(
+        self, tenant_id: uuid.UUID, data: bytes, *, media_type: str, extension: str
+    ) -> dict[str, Any]: ...
+
+    async def get_bytes(self, ref: str) -> bytes: ...
+
 
 def is_reference(value: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict) and REF_KEY in value and len(value) <= 3
@@ -43,6 +49,22 @@ class LocalArtifactStore:
     async def put_json(self, tenant_id: uuid.UUID, value: Any) -> dict[str, Any]:
         data = json.dumps(value, separators=(",", ":")).encode()
         ref = f"{tenant_id}/{new_id().hex}.json"
+        await self._write(ref, data)
+        return {REF_KEY: ref, "bytes": len(data)}
+
+    async def put_bytes(
+        self, tenant_id: uuid.UUID, data: bytes, *, media_type: str, extension: str
+    ) -> dict[str, Any]:
+        """A binary artifact (a screenshot). Its reference says `artifact`, not `$artifact`:
+        it is a file to fetch, never a value that readers resolve in place."""
+        ref = f"{tenant_id}/{new_id().hex}.{extension.lstrip('.')}"
+        await self._write(ref, data)
+        return {"artifact": ref, "media_type": media_type, "bytes": len(data)}
+
+    async def get_bytes(self, ref: str) -> bytes:
+        return await asyncio.to_thread(self._path(ref).read_bytes)
+
+    async def _write(self, ref: str, data: bytes) -> None:
         path = self._path(ref)
 
         def write() -> None:
@@ -52,7 +74,6 @@ class LocalArtifactStore:
             os.replace(temporary, path)  # atomic: a crash leaves no half-written artifact
 
         await asyncio.to_thread(write)
-        return {REF_KEY: ref, "bytes": len(data)}
 
     async def get_json(self, reference: dict[str, Any]) -> Any:
         path = self._path(str(reference[REF_KEY]))

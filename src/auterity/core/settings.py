@@ -179,6 +179,31 @@ class Settings(BaseSettings):
     )
     http_max_redirects: int = Field(default=5, ge=0, le=30)
 
+    # The browser integration (Playwright driving the system's Chromium; nothing downloaded).
+    browser_executable: Path | None = Field(
+        default=None,
+        description="Chromium to drive; unset: `chromium` (Debian) or `chromium-browser` on PATH.",
+    )
+    browser_max_concurrent_jobs: int = Field(
+        default=4, ge=1, le=64, description="Pages open at once in the one shared browser."
+    )
+    browser_navigation_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Longest a page may take to load."
+    )
+    browser_job_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=1800, description="Longest one scrape or automation may run."
+    )
+    browser_max_page_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes one job may download, the page and everything it loads.",
+    )
+
+    # Vector collections: where the vectors live (`auto`: sqlite-vec in a file of its own
+    # under data_dir on SQLite, the platform database with exact search elsewhere).
+    vector_store: Literal["auto", "sqlite-vec", "database"] = "auto"
+    vector_max_dimensions: int = Field(default=4096, ge=1, le=16_000)
+
     # The bundled local models (the `local` extra), loaded on first use so start-up stays fast.
     local_chat_model_path: Path | None = Field(
         default=None,

@@ -3,8 +3,8 @@
 `InProcessRelayClient` runs a request through the gateway's own pipeline when one process
 serves everything (no HTTP hop, no key: the caller's tenant is trusted because the caller is
 the platform). `HttpRelayClient` speaks the OpenAI-compatible API to a RelayCore that runs
-apart, with a per-tenant API key. Both return the same `ChatResult`, so the `llm.chat` action
-does not know which one it has.
+apart, with a per-tenant API key. Both return the same `ChatResult` (and `EmbeddingResult`),
+so the `llm.chat` action and the vector collections do not know which one they have.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import httpx
 
 from auterity.identity.permissions import Permission
 from auterity.identity.principal import Principal
-from auterity.relaycore.api_v1 import check_chat
+from auterity.relaycore.api_v1 import check_chat, check_embeddings
 from auterity.relaycore.errors import openai_error
 from auterity.relaycore.gateway import RelayGateway
-from auterity.relaycore.pipeline import Attribution, RelayContext
+from auterity.relaycore.pipeline import Attribution, Kind, RelayContext
 
 MICROS_PER_USD = Decimal(1_000_000)
 
@@ -52,6 +52,20 @@ class ChatResult:
     provider: str
     cost_micros: int
     route: str = ""
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    body: dict[str, Any]  # an OpenAI embeddings `list` object
+    model: str
+    provider: str
+    cost_micros: int
+
+    @property
+    def vectors(self) -> list[list[float]]:
+        """The embeddings in the order of the inputs."""
+        data = sorted(self.body.get("data") or [], key=lambda item: int(item.get("index", 0)))
+        return [list(item["embedding"]) for item in data]
 
 
 class RelayCallError(Exception):
@@ -87,6 +101,8 @@ class RelayCallError(Exception):
 class RelayClient(Protocol):
     async def chat(self, body: dict[str, Any], context: CallContext) -> ChatResult: ...
 
+    async def embed(self, body: dict[str, Any], context: CallContext) -> EmbeddingResult: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -109,18 +125,22 @@ class HttpRelayClient:
         api_key_for: Callable[[uuid.UUID], Awaitable[str]],
         client: httpx.AsyncClient,
     ) -> None:
-        self._url = base_url.rstrip("/") + "/v1/chat/completions"
+        base = base_url.rstrip("/")
+        self._url = base + "/v1/chat/completions"
+        self._embeddings_url = base + "/v1/embeddings"
         self._api_key_for = api_key_for
         self._client = client
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def chat(self, body: dict[str, Any], context: CallContext) -> ChatResult:
+    async def _post(
+        self, url: str, body: dict[str, Any], context: CallContext
+    ) -> tuple[httpx.Response, dict[str, Any]]:
         key = await self._api_key_for(context.tenant_id)
         headers = {"Authorization": f"Bearer {key}", **context.headers()}
         try:
-            response = await self._client.post(self._url, json=body, headers=headers)
+            response = await self._client.post(url, json=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise RelayCallError(504, f"RelayCore did not answer in time: {exc}") from exc
         except httpx.HTTPError as exc:
@@ -128,6 +148,19 @@ class HttpRelayClient:
         if response.status_code >= 400:
             raise _error_from(response)
         payload: dict[str, Any] = response.json()
+        return response, payload
+
+    async def embed(self, body: dict[str, Any], context: CallContext) -> EmbeddingResult:
+        response, payload = await self._post(self._embeddings_url, body, context)
+        return EmbeddingResult(
+            body=payload,
+            model=response.headers.get("x-auterity-model", str(payload.get("model", ""))),
+            provider=response.headers.get("x-auterity-provider", ""),
+            cost_micros=cost_micros(response.headers.get("x-auterity-cost-usd")),
+        )
+
+    async def chat(self, body: dict[str, Any], context: CallContext) -> ChatResult:
+        response, payload = await self._post(self._url, body, context)
         return ChatResult(
             body=payload,
             model=response.headers.get("x-auterity-model", str(payload.get("model", ""))),
@@ -166,21 +199,43 @@ class InProcessRelayClient:
         self._gateway = gateway
 
     async def chat(self, body: dict[str, Any], context: CallContext) -> ChatResult:
+        ctx, answer = await self._handle("chat", {**body, "stream": False}, context)
+        deployment = ctx.deployment
+        return ChatResult(
+            body=answer,
+            model=deployment.model if deployment else str(answer.get("model", "")),
+            provider=deployment.provider if deployment else "",
+            cost_micros=ctx.cost_micros,
+            route=ctx.route_reason,
+        )
+
+    async def embed(self, body: dict[str, Any], context: CallContext) -> EmbeddingResult:
+        ctx, answer = await self._handle("embedding", dict(body), context)
+        deployment = ctx.deployment
+        return EmbeddingResult(
+            body=answer,
+            model=deployment.model if deployment else str(answer.get("model", "")),
+            provider=deployment.provider if deployment else "",
+            cost_micros=ctx.cost_micros,
+        )
+
+    async def _handle(
+        self, kind: Kind, request: dict[str, Any], context: CallContext
+    ) -> tuple[RelayContext, dict[str, Any]]:
         principal = Principal(
             kind="workflow",
             tenant_id=context.tenant_id,
             permissions=frozenset({Permission.RELAY_USE.value}),
-            label=f"workflow {context.workflow or ''}".strip(),
+            label=f"workflow {context.workflow}" if context.workflow else "platform",
         )
-        request = {**body, "stream": False}
         ctx = RelayContext(
             principal,
-            "chat",
+            kind,
             request,
             attribution=Attribution(context.workflow, context.run, context.step),
         )
         try:
-            check_chat(request)
+            (check_chat if kind == "chat" else check_embeddings)(request)
             answer = await self._gateway.pipeline.handle(ctx)
         except Exception as error:
             status, payload, headers = openai_error(error)
@@ -193,14 +248,7 @@ class InProcessRelayClient:
                 retry_after=float(retry_after) if retry_after else None,
             ) from error
         assert answer.body is not None
-        deployment = ctx.deployment
-        return ChatResult(
-            body=answer.body,
-            model=deployment.model if deployment else str(answer.body.get("model", "")),
-            provider=deployment.provider if deployment else "",
-            cost_micros=ctx.cost_micros,
-            route=ctx.route_reason,
-        )
+        return ctx, answer.body
 
     async def aclose(self) -> None:
         """The gateway belongs to the app, which closes it."""

@@ -10,9 +10,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from auterity.automatrix.keyvalue import WorkflowState
 from auterity.automatrix.sandbox import CodeSandbox
+from auterity.core.artifacts import ArtifactStore
 from auterity.identity.tenant_settings import TenantSettings
+from auterity.integrations.browser import BrowserService
 from auterity.integrations.http import OutboundHttp
+from auterity.integrations.vectors import VectorService
 from auterity.relaycore.client import RelayClient
 
 InputT = TypeVar("InputT", bound=BaseModel)
@@ -107,6 +111,12 @@ class ActionContext:
     tenant_settings: TenantSettingsLookup | None = None
     # Trusted modules deployed with the SDK, imported in this process (`python.step`).
     python_modules: DeployedFunctions | None = None
+    # The shared browser (`browser.*`), vector collections (`vector.*`), files such as
+    # screenshots, and the values workflows keep between runs (`state.*`).
+    browser: BrowserService | None = None
+    vectors: VectorService | None = None
+    artifacts: ArtifactStore | None = None
+    state: WorkflowState | None = None
 
     async def settings(self) -> TenantSettings:
         if self.tenant_settings is None:
