@@ -19,10 +19,9 @@ from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 
-from auterity.automatrix.actions.base import ActionContext, TenantSettingsLookup
+from auterity.automatrix.actions.base import ActionContext, SecretLookup, TenantSettingsLookup
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
-from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
 from auterity.automatrix.executors.base import Executor
@@ -44,6 +43,7 @@ from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
 from auterity.events import EventBus
 from auterity.integrations.http import OutboundHttp
+from auterity.integrations.messaging import Messaging
 from auterity.relaycore.client import RelayClient
 
 log = get_logger(__name__)
@@ -73,6 +73,7 @@ class Engine:
         tenant_settings: TenantSettingsLookup | None = None,
         executor: Callable[[str], Executor] | None = None,
         events: EventBus | None = None,
+        messaging: Messaging | None = None,
     ) -> None:
         """`limits`: the run and step caps (default: the settings' and each tenant's, read
         through a cache of this engine's own). `executor` makes, from this engine's owner id,
@@ -81,6 +82,7 @@ class Engine:
         self.registry = registry
         self.secrets = secrets
         self.http = http or OutboundHttp()
+        self.messaging = messaging or Messaging.from_settings(db.settings, self.http)
         # Zygotes start on the first code step, not here: an engine without one costs nothing.
         self.sandbox = sandbox or CodeSandbox(db.settings)
         self.tenant_settings = tenant_settings
@@ -125,6 +127,8 @@ class Engine:
             sandbox=self.sandbox,
             tenant_settings=self.tenant_settings,
             python_modules=self.python_modules,
+            secrets=self.secrets,
+            messaging=self.messaging,
             llm=self.llm,
             workflow=str(run.workflow_id),
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-sms = APIRouter(prefix="/api/sms", tags=["sms"])
+from auterity.integrations.email.api import email
+from auterity.integrations.twilio.api import sms
+from auterity.integrations.whatsapp.api import whatsapp
+
 voice = APIRouter(prefix="/api/voice", tags=["voice"])
-whatsapp = APIRouter(prefix="/api/whatsapp", tags=["whatsapp"])
 scrape = APIRouter(prefix="/api/scrape", tags=["browser"])
 automate = APIRouter(prefix="/api/automate", tags=["browser"])
 vectors = APIRouter(prefix="/api/vectors", tags=["vectors"])
 
-routers = (sms, voice, whatsapp, scrape, automate, vectors)
+routers = (sms, voice, whatsapp, email, scrape, automate, vectors)
