@@ -289,3 +289,14 @@ async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
         headers=owner.headers,
     )
     return Resource({"budget_id": created.json()["id"]}, {"PATCH": {"limit_micros": 1}})
+
+for _messaging_hook in (
+    "/api/sms/inbound/{tenant_slug}",
+    "/api/sms/status/{tenant_slug}",
+    "/api/whatsapp/webhook/{tenant_slug}",
+):
+    EXEMPT[_messaging_hook] = (
+        "public: a provider's webhook for the tenant named in the path, trusted only when the "
+        "provider's signature under that tenant's own secret matches; an unknown tenant or one "
+        "without the secret is a 404 whoever calls (tests/integration/integrations/)"
+    )

@@ -61,6 +61,7 @@ def messaging_settings(settings: Settings, site: Site) -> Settings:
             "smtp_host": "127.0.0.1",
             "smtp_port": site.smtp.port,
             "smtp_security": "none",
+            "smtp_timeout_seconds": 5.0,
             "smtp_from": "Auterity <robot@example.com>",
             "public_url": "https://auterity.example.com",
         }

@@ -56,6 +56,14 @@ class WhatsAppSend(BaseModel):
         description="The NAME of the secret holding the Cloud API access token.",
     )
 
+    @field_validator("to", "phone_number_id", mode="before")
+    @classmethod
+    def _digits(cls, value: object) -> object:
+        # Rendered natively, a number in data arrives as an int (see SmsSend._number).
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> WhatsAppSend:
         given = [k for k in ("text", "template", "media") if getattr(self, k) is not None]

@@ -47,7 +47,8 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth
     ok = isinstance(auth_data, LoginPassword) and (
         auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd answers 535 itself (handled=True would leave the client waiting).
+    return AuthResult(success=ok, handled=False)
 
 
 def _free_port() -> int:
