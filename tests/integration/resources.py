@@ -290,6 +290,7 @@ async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
     )
     return Resource({"budget_id": created.json()["id"]}, {"PATCH": {"limit_micros": 1}})
 
+
 for _messaging_hook in (
     "/api/sms/inbound/{tenant_slug}",
     "/api/sms/status/{tenant_slug}",

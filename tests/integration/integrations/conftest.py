@@ -21,10 +21,10 @@ from tests.integration.integrations.twilio.twilio_api import TwilioApi
 from tests.integration.integrations.whatsapp.graph_api import GraphApi
 
 ACCOUNT_SID = "AC" + "5" * 32
-AUTH_TOKEN = "twilio-auth-token-9d1f"  # noqa: S105 - a test credential
-ACCESS_TOKEN = "EAAG-whatsapp-access-token-77"  # noqa: S105
-APP_SECRET = "meta-app-secret-31c"  # noqa: S105
-VERIFY_TOKEN = "verify-me-4410"  # noqa: S105
+AUTH_TOKEN = "twilio-auth-token-9d1f"
+ACCESS_TOKEN = "EAAG-whatsapp-access-token-77"
+APP_SECRET = "meta-app-secret-31c"
+VERIFY_TOKEN = "verify-me-4410"
 PHONE_NUMBER_ID = "106540352242922"
 
 
@@ -69,7 +69,9 @@ def messaging_settings(settings: Settings, site: Site) -> Settings:
 
 
 @pytest.fixture
-async def platform(app_factory: Any, messaging_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def platform(
+    app_factory: Any, messaging_settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     application = app_factory(settings=messaging_settings)
     async with LifespanManager(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)

@@ -53,7 +53,9 @@ class ActionError(Exception):
     def from_integration(cls, exc: IntegrationError) -> ActionError:
         """A provider's refusal or failure, keeping its kind (so the retry policy decides),
         its own error code and message, and the wait it asked for."""
-        return cls(exc.detail, kind=exc.kind, details=dict(exc.details), retry_after=exc.retry_after)
+        return cls(
+            exc.detail, kind=exc.kind, details=dict(exc.details), retry_after=exc.retry_after
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -6,7 +6,9 @@ from auterity.integrations.credentials import SecretReader, read_credential
 from auterity.integrations.email.service import SmtpLogin
 
 
-async def smtp_login(read: SecretReader, username_secret: str, password_secret: str) -> SmtpLogin | None:
+async def smtp_login(
+    read: SecretReader, username_secret: str, password_secret: str
+) -> SmtpLogin | None:
     username = await read(username_secret)
     if not username:
         return None

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from auterity.integrations.email.service import Attachment, Email, SmtpServer
 from auterity.integrations.twilio.schemas import SECRET_NAME
 
-USERNAME_SECRET = "SMTP_USERNAME"
+USERNAME_SECRET = "SMTP_USERNAME"  # noqa: S105 - a secret's name
 PASSWORD_SECRET = "SMTP_PASSWORD"  # noqa: S105 - a secret's name
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 

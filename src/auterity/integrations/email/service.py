@@ -209,5 +209,3 @@ def smtp_error(exc: aiosmtplib.SMTPException, server: SmtpServer) -> Integration
             details={"code": exc.code, "message": exc.message},
         )
     return IntegrationError(f"{where}: {exc.message}", kind="client_error")
-
-

@@ -32,8 +32,9 @@ class SmsSend(BaseModel):
         default_factory=list, max_length=10, description="Public URLs of images (MMS)."
     )
     status_callback: str | None = Field(
-        default=None, description="Where Twilio posts delivery statuses (this platform's "
-        "/api/sms/status/{tenant} turns them into `sms.status` events)."
+        default=None,
+        description="Where Twilio posts delivery statuses (this platform's "
+        "/api/sms/status/{tenant} turns them into `sms.status` events).",
     )
     account_sid_secret: str = Field(
         default=ACCOUNT_SID_SECRET,
@@ -86,8 +87,9 @@ class SmsSent(BaseModel):
     model_config = ConfigDict(serialize_by_alias=True, populate_by_name=True)
 
     sid: str = Field(description="Twilio's message SID (SM...).")
-    status: str = Field(description="Usually `queued` or `accepted`; later statuses arrive as "
-                        "`sms.status` events.")
+    status: str = Field(
+        description="Usually `queued` or `accepted`; later statuses arrive as `sms.status` events."
+    )
     to: str | None = None
     from_: str | None = Field(default=None, alias="from")
     num_segments: int | None = None

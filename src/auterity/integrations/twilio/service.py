@@ -19,7 +19,7 @@ from auterity.core.outbound import OutboundHttp, OutboundHttpError, retry_after_
 from auterity.integrations.credentials import SecretReader, read_credential
 from auterity.integrations.errors import IntegrationError, from_outbound
 
-ACCOUNT_SID_SECRET = "TWILIO_ACCOUNT_SID"
+ACCOUNT_SID_SECRET = "TWILIO_ACCOUNT_SID"  # noqa: S105 - a secret's name
 AUTH_TOKEN_SECRET = "TWILIO_AUTH_TOKEN"  # noqa: S105 - a secret's name, not its value
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
@@ -124,13 +124,13 @@ class TwilioSms:
             raise IntegrationError(
                 f"Twilio answered {answer.status} without a message SID", kind="server_error"
             )
-        segments = body.get("num_segments")
+        segments = str(body.get("num_segments") or "")
         return SentSms(
             sid=body["sid"],
             status=str(body.get("status") or "queued"),
             to=body.get("to"),
             sender=body.get("from"),
-            num_segments=int(segments) if str(segments or "").isdigit() else None,
+            num_segments=int(segments) if segments.isdigit() else None,
             raw=body,
         )
 

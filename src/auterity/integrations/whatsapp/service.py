@@ -79,7 +79,12 @@ class WhatsAppCloud:
         if answer.status >= 400 or (isinstance(body, dict) and "error" in body):
             raise graph_error(answer.status, body, answer.headers.get("retry-after"))
         messages = body.get("messages") if isinstance(body, dict) else None
-        if not messages or not isinstance(messages[0], dict) or "id" not in messages[0]:
+        if (
+            not isinstance(body, dict)
+            or not messages
+            or not isinstance(messages[0], dict)
+            or "id" not in messages[0]
+        ):
             raise IntegrationError(
                 f"WhatsApp answered {answer.status} without a message id", kind="server_error"
             )

@@ -68,9 +68,7 @@ async def test_a_signed_inbound_sms_is_published_and_answered_with_twiml(
     assert event.type == "sms.received" and str(event.tenant_id) == account.tenant_id
     assert event.data["message_sid"] == fields["MessageSid"]
     assert event.data["from"] == "+15558675310" and event.data["body"] == "Where is my order?"
-    assert event.data["media"] == [
-        {"url": fields["MediaUrl0"], "content_type": "image/jpeg"}
-    ]
+    assert event.data["media"] == [{"url": fields["MediaUrl0"], "content_type": "image/jpeg"}]
 
 
 async def test_bad_or_missing_signatures_are_refused_and_nothing_happens(
@@ -92,7 +90,9 @@ async def test_bad_or_missing_signatures_are_refused_and_nothing_happens(
     )
     assert_problem(tampered, 401)
     unsigned = await platform.post(
-        path, content=urlencode(fields), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        path,
+        content=urlencode(fields),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert "X-Twilio-Signature" in assert_problem(unsigned, 401)["detail"]
     # Signed for another tenant's URL: the signature covers the URL.
@@ -155,7 +155,10 @@ async def test_an_inbound_sms_starts_the_workflow_of_an_event_trigger_once(
         "steps": [
             {"id": "echo", "uses": "transform", "with": {"value": "{{ inputs.body | upper }}"}}
         ],
-        "outputs": {"text": "{{ steps.echo.output.value }}", "sender": "{{ 'sms from ' ~ inputs.from }}"},
+        "outputs": {
+            "text": "{{ steps.echo.output.value }}",
+            "sender": "{{ 'sms from ' ~ inputs.from }}",
+        },
     }
     workflow = (await platform.post("/api/workflows", json=spec, headers=account.headers)).json()
     trigger = await platform.post(

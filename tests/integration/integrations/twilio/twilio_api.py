@@ -55,7 +55,9 @@ class TwilioApi:
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         match = MESSAGES.match(path.split("?", 1)[0])
         if match is None or method != "POST":
-            return _json(404, twilio_error(404, 20404, f"The requested resource {path} was not found"))
+            return _json(
+                404, twilio_error(404, 20404, f"The requested resource {path} was not found")
+            )
         sid = match.group(1)
         if not self._authorised(sid, headers.get("authorization", "")):
             return _json(401, twilio_error(401, 20003, "Authenticate"))
@@ -77,9 +79,7 @@ class TwilioApi:
         if "From" not in form and "MessagingServiceSid" not in form:
             return _json(400, twilio_error(400, 21603, "A 'From' phone number is required."))
         if not form.get("Body") and not form.get("MediaUrl"):
-            return _json(
-                400, twilio_error(400, 21602, "Message body is required.")
-            )
+            return _json(400, twilio_error(400, 21602, "Message body is required."))
         token = headers.get("i-twilio-idempotency-token")
         with self.lock:
             if token and token in self.seen_tokens:
@@ -128,4 +128,8 @@ def _message(account_sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode()
+    return (
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(body).encode(),
+    )

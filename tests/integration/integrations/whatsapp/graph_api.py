@@ -67,7 +67,9 @@ class GraphApi:
                 self.throttle -= 1
                 return _json(400, graph_error(130429, "(#130429) Rate limit hit"))
         if message.get("messaging_product") != "whatsapp":
-            return _json(400, graph_error(100, "(#100) The parameter messaging_product is required."))
+            return _json(
+                400, graph_error(100, "(#100) The parameter messaging_product is required.")
+            )
         to = str(message.get("to", ""))
         if to.startswith("1555000"):
             return _json(

@@ -122,7 +122,11 @@ async def test_the_subscription_handshake_echoes_the_challenge_only_for_the_veri
     platform: httpx.AsyncClient, account: Account
 ) -> None:
     path = f"/api/whatsapp/webhook/{account.tenant_slug}"
-    query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": VERIFY_TOKEN,
+        "hub.challenge": "1158201444",
+    }
     ok = await platform.get(path, params=query)
     assert ok.status_code == 200 and ok.text == "1158201444"
     wrong = await platform.get(path, params={**query, "hub.verify_token": "guess"})
