@@ -333,3 +333,15 @@ async def vector_delete(client: httpx.AsyncClient, owner: Account) -> Resource:
 async def vector_document(client: httpx.AsyncClient, owner: Account) -> Resource:
     name = await _vector_collection(client, owner)
     return Resource({"name": name, "document_id": "doc-1"})
+
+
+for _messaging_hook in (
+    "/api/sms/inbound/{tenant_slug}",
+    "/api/sms/status/{tenant_slug}",
+    "/api/whatsapp/webhook/{tenant_slug}",
+):
+    EXEMPT[_messaging_hook] = (
+        "public: a provider's webhook for the tenant named in the path, trusted only when the "
+        "provider's signature under that tenant's own secret matches; an unknown tenant or one "
+        "without the secret is a 404 whoever calls (tests/integration/integrations/)"
+    )

@@ -25,6 +25,8 @@ from auterity.core.settings import SERVICES, Settings, get_settings
 from auterity.core.tracing import configure_tracing, shutdown_tracing
 from auterity.events import EventBus
 from auterity.identity.context import IdentityContext
+from auterity.integrations.http import OutboundHttp, tenant_policies
+from auterity.integrations.messaging import Messaging
 from auterity.relaycore.accounting import RelayAccounting
 from auterity.relaycore.client import InProcessRelayClient
 from auterity.relaycore.gateway import RelayGateway
@@ -52,6 +54,11 @@ def create_app(
     actions = default_registry()
     relay = RelayGateway(runtime, secrets) if "relaycore" in chosen else None
     events = EventBus()
+    # The messaging routes' own pooled client (the engine's steps use the engine's).
+    outbound = OutboundHttp.from_settings(
+        settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
+    )
+    messaging = Messaging.from_settings(settings, outbound)
     engine = (
         build_engine(
             runtime,
@@ -92,6 +99,7 @@ def create_app(
                 await relay_accounting.stop()
             if relay is not None:
                 await relay.aclose()
+            await outbound.aclose()
             shutdown_tracing(runtime.db.engine)
             await secrets.close()
             await runtime.close(dispose_db=database is None)
@@ -112,6 +120,7 @@ def create_app(
     app.state.vectors = engine.vectors if engine is not None else None
     app.state.relay = relay
     app.state.events = events
+    app.state.messaging = messaging
     app.state.scheduler = scheduler
     app.state.relay_accounting = relay_accounting
     install_problem_handlers(app)

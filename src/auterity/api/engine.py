@@ -22,6 +22,7 @@ from auterity.events import EventBus
 from auterity.identity import tenant_settings
 from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.http import OutboundHttp, tenant_policies
+from auterity.integrations.messaging import Messaging
 from auterity.relaycore.client import HttpRelayClient, RelayCallError, RelayClient
 from auterity.secrets import SecretService
 
@@ -49,6 +50,9 @@ def build_engine(
 
     settings = runtime.settings
     chosen = executor or settings.executor
+    http = OutboundHttp.from_settings(
+        settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
+    )
     return Engine(
         runtime.db,
         actions,
@@ -56,9 +60,8 @@ def build_engine(
         lease_seconds=settings.engine_lease_seconds,
         poll_interval=settings.engine_poll_seconds,
         inline_output_bytes=settings.step_output_inline_bytes,
-        http=OutboundHttp.from_settings(
-            settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
-        ),
+        http=http,
+        messaging=Messaging.from_settings(settings, http),
         limits=ConcurrencyLimits.from_settings(runtime.db, runtime.cache),
         tenant_settings=policy,
         executor=_celery(settings) if chosen == "celery" else None,

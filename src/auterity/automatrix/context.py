@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from auterity.automatrix.actions.base import ActionError
+from auterity.automatrix.actions.base import ActionError, SecretLookup
 
-SecretLookup = Callable[[uuid.UUID, str], Awaitable[str | None]]
 REDACTED = "[secret:{name}]"
 
 

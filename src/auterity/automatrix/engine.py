@@ -19,10 +19,9 @@ from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 
-from auterity.automatrix.actions.base import ActionContext, TenantSettingsLookup
+from auterity.automatrix.actions.base import ActionContext, SecretLookup, TenantSettingsLookup
 from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.calls import EngineWorkflowCalls
-from auterity.automatrix.context import SecretLookup
 from auterity.automatrix.driver import CANCEL_POLL, RunDriver
 from auterity.automatrix.events import EventHub
 from auterity.automatrix.executors.base import Executor
@@ -47,6 +46,7 @@ from auterity.core.metrics import gauge
 from auterity.events import EventBus
 from auterity.integrations.browser import BrowserService
 from auterity.integrations.http import OutboundHttp
+from auterity.integrations.messaging import Messaging
 from auterity.integrations.vectors import VectorService
 from auterity.relaycore.client import RelayClient
 
@@ -79,6 +79,7 @@ class Engine:
         events: EventBus | None = None,
         browser: BrowserService | None = None,
         vectors: VectorService | None = None,
+        messaging: Messaging | None = None,
     ) -> None:
         """`limits`: the run and step caps (default: the settings' and each tenant's, read
         through a cache of this engine's own). `executor` makes, from this engine's owner id,
@@ -87,6 +88,7 @@ class Engine:
         self.registry = registry
         self.secrets = secrets
         self.http = http or OutboundHttp()
+        self.messaging = messaging or Messaging.from_settings(db.settings, self.http)
         # Zygotes start on the first code step, not here: an engine without one costs nothing.
         self.sandbox = sandbox or CodeSandbox(db.settings)
         self.tenant_settings = tenant_settings
@@ -138,6 +140,8 @@ class Engine:
             sandbox=self.sandbox,
             tenant_settings=self.tenant_settings,
             python_modules=self.python_modules,
+            secrets=self.secrets,
+            messaging=self.messaging,
             llm=self.llm,
             workflow=str(run.workflow_id),
             browser=self.browser,

@@ -83,10 +83,10 @@ async def run_attempt(
             ActionError(f"timed out after {step.timeout:g}s", kind="timeout"),
             shown,
             action_context,
-            secrets,
+            _hidden(secrets, action_context),
         )
     except ActionError as exc:
-        return _failure(exc, shown, action_context, secrets)
+        return _failure(exc, shown, action_context, _hidden(secrets, action_context))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # an action's bug must fail the step, not the engine
@@ -94,24 +94,30 @@ async def run_attempt(
             ActionError(f"{type(exc).__name__}: {exc}", kind="action_error"),
             shown,
             action_context,
-            secrets,
+            _hidden(secrets, action_context),
         )
+    hidden = _hidden(secrets, action_context)
     if isinstance(result, Suspend):
         return Outcome(
             "waiting",
-            output=redact(result.output, secrets),
+            output=redact(result.output, hidden),
             params=shown,
-            logs=redact(action_context.logs, secrets),
+            logs=redact(action_context.logs, hidden),
             resume_at=result.resume_at,
             timeout_error=result.timeout_error,
         )
     output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
     return Outcome(
         "succeeded",
-        output=redact(output, secrets),
+        output=redact(output, hidden),
         params=shown,
-        logs=redact(action_context.logs, secrets),
+        logs=redact(action_context.logs, hidden),
     )
+
+
+def _hidden(secrets: dict[str, str], ctx: ActionContext) -> dict[str, str]:
+    """The secrets to redact: those the parameters named and those the action read."""
+    return {**secrets, **ctx.revealed} if ctx.revealed else secrets
 
 
 def _failure(

@@ -272,6 +272,35 @@ class Settings(BaseSettings):
     relay_usage_batch_size: int = Field(default=500, ge=1, le=100_000)
     relay_usage_flush_seconds: float = Field(default=0.5, gt=0, le=60)
 
+    # Messaging integrations (sms.send, whatsapp.send, email.send and their webhooks). The API
+    # base URLs point elsewhere only for a stand-in (tests, a local sandbox, a regional edge).
+    twilio_api_base_url: str = Field(
+        default="https://api.twilio.com",
+        pattern=r"^https?://[^/?#]+$",
+        description="Twilio's REST API origin (no path).",
+    )
+    whatsapp_api_base_url: str = Field(
+        default="https://graph.facebook.com",
+        pattern=r"^https?://[^/?#]+$",
+        description="Meta's Graph API origin (no path) for the WhatsApp Cloud API.",
+    )
+    whatsapp_api_version: str = Field(
+        default="v21.0", pattern=r"^v\d+\.\d+$", description="Graph API version in request paths."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="The SMTP server email.send uses unless a step names its own."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls: upgrade a plain connection (port 587); tls: TLS from the first "
+        "byte (port 465); none: plain text (a local relay only).",
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    smtp_from: str | None = Field(
+        default=None, description="The sender email.send uses when a step gives none."
+    )
+
     secrets_backend: Literal["local", "vault"] = Field(
         default="local",
         description="Where tenant secrets live: encrypted rows in our database, or Vault KV v2.",

@@ -49,10 +49,18 @@ class EventBus:
             self._subscribers.remove(subscriber)
 
     async def publish(
-        self, tenant_id: uuid.UUID, type_: str, data: dict[str, Any] | None = None
+        self,
+        tenant_id: uuid.UUID,
+        type_: str,
+        data: dict[str, Any] | None = None,
+        *,
+        id: uuid.UUID | None = None,
     ) -> PlatformEvent:
-        """Hand the event to every subscriber and return it once they have all handled it."""
-        event = PlatformEvent(tenant_id=tenant_id, type=type_, data=data or {})
+        """Hand the event to every subscriber and return it once they have all handled it.
+
+        `id`: a publisher that may publish the same happening twice (a redelivered webhook)
+        gives it a stable id, so subscribers can recognise the repeat."""
+        event = PlatformEvent(tenant_id=tenant_id, type=type_, data=data or {}, id=id or new_id())
         for subscriber in list(self._subscribers):
             try:
                 await subscriber(event)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from auterity.integrations.browser.api import automate, scrape
+from auterity.integrations.email.api import email
+from auterity.integrations.twilio.api import sms
 from auterity.integrations.vectors.api import vectors
+from auterity.integrations.whatsapp.api import whatsapp
 
-sms = APIRouter(prefix="/api/sms", tags=["sms"])
 voice = APIRouter(prefix="/api/voice", tags=["voice"])
-whatsapp = APIRouter(prefix="/api/whatsapp", tags=["whatsapp"])
 
-routers = (sms, voice, whatsapp, scrape, automate, vectors)
+routers = (sms, voice, whatsapp, email, scrape, automate, vectors)

@@ -15,13 +15,17 @@ from auterity.automatrix.sandbox import CodeSandbox
 from auterity.core.artifacts import ArtifactStore
 from auterity.identity.tenant_settings import TenantSettings
 from auterity.integrations.browser import BrowserService
+from auterity.integrations.errors import IntegrationError
 from auterity.integrations.http import OutboundHttp
+from auterity.integrations.messaging import Messaging
 from auterity.integrations.vectors import VectorService
 from auterity.relaycore.client import RelayClient
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
 TenantSettingsLookup = Callable[[uuid.UUID], Awaitable[TenantSettings]]
+# A tenant's secret by name (None when it is not stored): the engine's secret store.
+SecretLookup = Callable[[uuid.UUID, str], Awaitable[str | None]]
 
 
 class ActionInput(BaseModel):
@@ -48,6 +52,14 @@ class ActionError(Exception):
         self.details = details or {}
         if retry_after is not None:
             self.details["retry_after"] = retry_after
+
+    @classmethod
+    def from_integration(cls, exc: IntegrationError) -> ActionError:
+        """A provider's refusal or failure, keeping its kind (so the retry policy decides),
+        its own error code and message, and the wait it asked for."""
+        return cls(
+            exc.detail, kind=exc.kind, details=dict(exc.details), retry_after=exc.retry_after
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -117,11 +129,31 @@ class ActionContext:
     vectors: VectorService | None = None
     artifacts: ArtifactStore | None = None
     state: WorkflowState | None = None
+    # The tenant's secret store, for actions that take a secret's name (`sms.send`): what
+    # they read is kept in `revealed`, so the engine redacts it from output, logs and errors.
+    secrets: SecretLookup | None = None
+    revealed: dict[str, str] = field(default_factory=dict)
+    # Twilio, WhatsApp and SMTP, configured from the platform's settings.
+    messaging: Messaging | None = None
 
     async def settings(self) -> TenantSettings:
         if self.tenant_settings is None:
             return TenantSettings()
         return await self.tenant_settings(self.tenant_id)
+
+    async def secret(self, name: str) -> str | None:
+        """The current value of the tenant's secret `name`, or None when it is not stored."""
+        if name in self.revealed:
+            return self.revealed[name]
+        value = await self.secrets(self.tenant_id, name) if self.secrets is not None else None
+        if value:
+            self.revealed[name] = value
+        return value
+
+    def integrations(self) -> Messaging:
+        if self.messaging is None:
+            raise ActionError("messaging integrations are not configured for this engine")
+        return self.messaging
 
     def log(self, message: str) -> None:
         self.logs.append(message)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -18,7 +16,6 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from auterity.automatrix.actions.base import Action, ActionContext, ActionError, ActionInput
 from auterity.automatrix.spec import parse_duration
-from auterity.core.clock import utcnow
 from auterity.integrations.http import (
     AddressBlocked,
     FetchedResponse,
@@ -28,6 +25,7 @@ from auterity.integrations.http import (
     ResponseTooLarge,
     TooManyRedirects,
     display_url,
+    retry_after_seconds,
 )
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -252,22 +250,6 @@ def _parse_body(
         return fetched.content.decode("utf-8")
     except UnicodeDecodeError:
         return base64.b64encode(fetched.content).decode()
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - utcnow()).total_seconds())
 
 
 def _status_error(method: str, fetched: FetchedResponse) -> ActionError:

@@ -23,6 +23,7 @@ from auterity.core.outbound.errors import (
 )
 from auterity.core.outbound.guard import Resolver, ssrf_guard, system_resolver
 from auterity.core.outbound.policy import NetworkPolicy, blocked_reason
+from auterity.core.outbound.retry_after import retry_after_seconds
 
 __all__ = [
     "AddressBlocked",
@@ -41,6 +42,7 @@ __all__ = [
     "display_url",
     "guarded_client",
     "platform_policy",
+    "retry_after_seconds",
     "ssrf_guard",
     "system_resolver",
 ]

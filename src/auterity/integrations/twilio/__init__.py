@@ -1,0 +1,1 @@
+"""Twilio SMS/MMS: sending through the Messages API and the signed inbound webhooks."""
