@@ -57,9 +57,17 @@ async def create_completion(
 
 @router.post("/conversations", status_code=201, response_model=ConversationOut)
 async def create_conversation(
-    body: ConversationCreate, principal: User, session: TenantSession, response: Response
+    body: ConversationCreate,
+    principal: User,
+    session: TenantSession,
+    request: Request,
+    response: Response,
 ) -> ConversationOut:
     """Start a conversation: its system prompt, routing hints and context strategy."""
+    catalog = await gateway_of(request).catalog_for(principal.tenant_id)
+    turns.check_routable(catalog, body.requested(), "/policy" if body.policy else "/model")
+    if body.summary_model:
+        turns.check_routable(catalog, body.summary_model, "/summary_model")
     row = await conversations.create_conversation(session, principal, body)
     response.headers["Location"] = f"/api/llm/conversations/{row.id}"
     return conversations.conversation_out(row)

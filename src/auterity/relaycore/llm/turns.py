@@ -26,6 +26,7 @@ from auterity.relaycore.llm.models import Conversation, ConversationMessage
 from auterity.relaycore.llm.schemas import MessageCreate, MessageOut, TurnOut, WindowOut
 from auterity.relaycore.llm.window import Entry, Limit, Plan, Strategy, plan_window
 from auterity.relaycore.routing import Needs, RouteDecision
+from auterity.relaycore.routing.router import AUTO, POLICY_PREFIX
 from auterity.relaycore.tokens import clip_text, count_messages, count_text
 
 # Kept free for the reply when neither the turn nor the conversation sets max_tokens.
@@ -87,6 +88,24 @@ def route_of(
         return gateway.route_for(principal, catalog, requested, needs, {"messages": probe})
     except ModelNotFound as error:
         raise ValidationFailed(error.detail, errors=[FieldError("/model", error.detail)]) from None
+
+
+def check_routable(catalog: Catalog, requested: str | None, pointer: str) -> None:
+    """A model, alias or policy the catalog knows (whether it fits is decided per turn)."""
+    if requested is None or requested == AUTO or requested in catalog.names():
+        return
+    policy = requested.removeprefix(POLICY_PREFIX)
+    if requested.startswith(POLICY_PREFIX) and policy in catalog.policies:
+        return
+    what = (
+        f"routing policy {policy!r}"
+        if requested.startswith(POLICY_PREFIX)
+        else (f"model {requested!r}")
+    )
+    raise ValidationFailed(
+        f"There is no {what} in this tenant's catalog.",
+        errors=[FieldError(pointer, f"unknown {what}", "GET /v1/models lists the names")],
+    )
 
 
 def history_of(rows: list[ConversationMessage]) -> list[Entry]:
