@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from auterity.core.schemas import ResponseModel, StrictModel
 from auterity.relaycore.catalog import Capability
@@ -103,7 +103,8 @@ class CompletionOut(ResponseModel):
     cache_hit: bool
     request_id: str
 
-    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+    # `json` is a BaseModel method name: the field is `json_value`, written as `json`.
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True, serialize_by_alias=True)
 
 
 class ConversationCreate(Routing):
