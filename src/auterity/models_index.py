@@ -19,6 +19,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.relaycore.models",
     "auterity.relaycore.budgets.models",
     "auterity.relaycore.usage.models",
+    "auterity.relaycore.llm.models",
 )
 
 

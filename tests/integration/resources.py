@@ -281,6 +281,23 @@ EXEMPT["/api/hooks/{token}"] = (
 )
 
 
+@resource("/api/llm/conversations/{conversation_id}")
+async def llm_conversation(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await client.post(
+        "/api/llm/conversations",
+        json={"title": "victim", "system": "victim's prompt"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    return Resource({"conversation_id": created.json()["id"]})
+
+
+@resource("/api/llm/conversations/{conversation_id}/messages")
+async def llm_conversation_messages(client: httpx.AsyncClient, owner: Account) -> Resource:
+    created = await llm_conversation(client, owner)
+    return Resource(created.params, {"POST": {"content": "hello"}})
+
+
 @resource("/api/relay/budgets/{budget_id}")
 async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
     created = await client.post(

@@ -22,6 +22,7 @@ from auterity.core.logging import get_logger
 from auterity.core.outbound import NetworkPolicy, OutboundHttp
 from auterity.core.runtime import Runtime
 from auterity.core.tenancy import UNSCOPED_KEY
+from auterity.identity.principal import Principal
 from auterity.integrations.http import tenant_policies
 from auterity.relaycore.breaker import Breakers
 from auterity.relaycore.catalog import (
@@ -31,6 +32,7 @@ from auterity.relaycore.catalog import (
     merge,
     operator_document,
 )
+from auterity.relaycore.cost_ceiling import cost_ceiling
 from auterity.relaycore.failover import CallStage
 from auterity.relaycore.models import RelayTenantCatalog
 from auterity.relaycore.pipeline import Answer, Next, Pipeline, RelayContext
@@ -40,7 +42,13 @@ from auterity.relaycore.providers.compatible import CompatibleProvider
 from auterity.relaycore.providers.local import LocalProvider, local_model_installed
 from auterity.relaycore.providers.openai import OpenAIProvider
 from auterity.relaycore.providers.transport import ProviderHttp
-from auterity.relaycore.routing import HeuristicScorer, LatencyTracker, Needs, Router
+from auterity.relaycore.routing import (
+    HeuristicScorer,
+    LatencyTracker,
+    Needs,
+    RouteDecision,
+    Router,
+)
 from auterity.relaycore.tokens import count_inputs, count_messages, encoding
 from auterity.secrets import SecretService
 from auterity.secrets.backend import SecretNotFound
@@ -66,14 +74,16 @@ def needs_of(ctx: RelayContext) -> Needs:
         if isinstance(message.get("content"), list)
         for part in message["content"]
     )
+    wanted = ctx.capabilities
     return Needs(
         kind="chat",
         prompt_tokens=count_messages(messages, body.get("tools")),
         max_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
-        tools=bool(body.get("tools")),
-        json_schema=(body.get("response_format") or {}).get("type") == "json_schema",
-        streaming=bool(body.get("stream")),
-        vision=vision,
+        tools=bool(body.get("tools")) or "tools" in wanted,
+        json_schema=(body.get("response_format") or {}).get("type") == "json_schema"
+        or "json_schema" in wanted,
+        streaming=bool(body.get("stream")) or "streaming" in wanted,
+        vision=vision or "vision" in wanted,
     )
 
 
@@ -123,6 +133,7 @@ class RelayGateway:
             [
                 ("prepare", self._prepare),
                 ("route", self._route),
+                ("cost_ceiling", cost_ceiling),
                 (
                     "call",
                     CallStage(
@@ -261,13 +272,26 @@ class RelayGateway:
 
     async def _route(self, ctx: RelayContext, call_next: Next) -> Answer:
         assert ctx.catalog is not None and ctx.needs is not None
-        policy = ctx.principal.tags.get("relay_policy")
-        ctx.route = self.router.route(
-            ctx.catalog,
-            ctx.requested_model,
-            ctx.needs,
-            ctx.body,
-            allowed_models=ctx.principal.allowed_models,
-            key_policy=policy if isinstance(policy, str) else None,
+        ctx.route = self.route_for(
+            ctx.principal, ctx.catalog, ctx.requested_model, ctx.needs, ctx.body
         )
         return await call_next(ctx)
+
+    def route_for(
+        self,
+        principal: Principal,
+        catalog: Catalog,
+        requested: str | None,
+        needs: Needs,
+        body: dict[str, Any],
+    ) -> RouteDecision:
+        """The candidates for a request of `principal`: its allowed models, its key's policy."""
+        policy = principal.tags.get("relay_policy")
+        return self.router.route(
+            catalog,
+            requested,
+            needs,
+            body,
+            allowed_models=principal.allowed_models,
+            key_policy=policy if isinstance(policy, str) else None,
+        )

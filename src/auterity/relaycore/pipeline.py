@@ -1,6 +1,6 @@
 """The request path as a pipeline of named stages, each able to act before and after the rest.
 
-    [authenticate at the edge] -> prepare -> route -> call (failover)    (the default stages)
+    [authenticate at the edge] -> prepare -> route -> cost_ceiling -> call (failover)
 
 A stage is `async (ctx, call_next) -> Answer`, like ASGI middleware: it may refuse (raise),
 answer itself (a cache hit), or call the rest and look at the answer. Later stages slot in by
@@ -69,6 +69,10 @@ class RelayContext:
     latency_ms: float | None = None
     cache_hit: bool = False
     error: BaseException | None = None
+    # The caller's own limits, beyond what the body says (the platform's `/api/llm`): a cost
+    # ceiling in micro-dollars (the `cost_ceiling` stage) and capabilities the model must have.
+    max_cost_micros: int | None = None
+    capabilities: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)  # later stages' own state
     headers: dict[str, str] = field(default_factory=dict)  # stages' own answer headers
     on_finish: list[Callable[[RelayContext], Awaitable[None]]] = field(default_factory=list)

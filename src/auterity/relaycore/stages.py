@@ -1,6 +1,6 @@
 """The money-and-limits stages of the gateway pipeline, around the default ones:
 
-    usage -> prepare -> rate_limit -> cache -> route -> budget -> call
+    usage -> prepare -> rate_limit -> cache -> route -> cost_ceiling -> budget -> call
 
 `usage` books every request once, when it finishes (answered, streamed to the end, refused or
 failed); `rate_limit` counts it against the tenant's and key's limits; `cache` answers a
@@ -148,7 +148,8 @@ class AccountingStages:
         pipeline.insert_before("prepare", "usage", self.usage)
         pipeline.insert_after("prepare", "rate_limit", self.rate_limit)
         pipeline.insert_after("rate_limit", "cache", self.response_cache)
-        pipeline.insert_after("route", "budget", self.budget)
+        # After routing and the request's own cost ceiling: reserve for the final candidates.
+        pipeline.insert_before("call", "budget", self.budget)
 
     async def usage(self, ctx: RelayContext, call_next: Next) -> Answer:
         async def record(done: RelayContext) -> None:

@@ -76,3 +76,19 @@ def count_inputs(inputs: str | list[Any], tokenizer: str = "o200k") -> int:
         elif isinstance(item, int):
             total += 1
     return total
+
+
+def clip_text(text: str, limit: int, tokenizer: str = "o200k") -> str:
+    """The longest prefix of `text` that counts at most `limit` tokens with `tokenizer`."""
+    if count_text(text, tokenizer) <= limit:
+        return text
+    if tokenizer == "estimate":
+        return text[: max(0, limit) * CHARS_PER_TOKEN]
+    tokens = encoding().encode(text, disallowed_special=())
+    keep = max(0, limit)
+    clipped = encoding().decode(tokens[:keep])
+    # Decoding a cut through a multi-byte character can re-encode longer: shave until it fits.
+    while keep > 0 and count_text(clipped, tokenizer) > limit:
+        keep -= 1
+        clipped = encoding().decode(tokens[:keep])
+    return clipped

@@ -1,0 +1,1 @@
+"""The platform's own LLM API (`/api/llm`): completions and server-side conversations."""
