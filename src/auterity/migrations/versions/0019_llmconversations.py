@@ -1,6 +1,6 @@
 """The platform LLM API's conversations and their messages.
 
-Revision ID: 0018_llmconversations
+Revision ID: 0019_llmconversations
 Revises: 0017_relaymoney
 Create Date: 2026-11-25
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_llmconversations"
-down_revision: str | None = "0017_relaymoney"
+revision: str = "0019_llmconversations"
+down_revision: str | None = "0018_vectors_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
