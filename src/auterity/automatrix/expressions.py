@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
+from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _LONE = re.compile(r"^\s*\{\{(?!.*\{\{).*\}\}\s*$", re.S)
@@ -40,10 +40,28 @@ class _DataFirstSandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+def _lone_value(values: Iterator[Any]) -> Any:
+    """The value of a lone expression, as it is: unlike Jinja's `native_concat`, a string is
+    never re-parsed with `literal_eval`, so `"+15558675310"` or `"007"` stays a string."""
+    head = list(islice(values, 2))
+    if len(head) == 1:
+        return head[0]
+    return "".join(str(part) for part in chain(head, values)) if head else None
+
+
+class _LoneTemplate(NativeTemplate):
+    pass
+
+
 class _SandboxedNativeEnvironment(_DataFirstSandbox):
     code_generator_class = NativeCodeGenerator
-    concat = staticmethod(native_concat)  # type: ignore[assignment]
-    template_class = NativeTemplate
+    concat = staticmethod(_lone_value)  # type: ignore[assignment]
+    template_class = _LoneTemplate
+
+
+# NativeTemplate.render concatenates with its `environment_class`'s `concat`, not the
+# environment's own: point it at ours.
+_LoneTemplate.environment_class = _SandboxedNativeEnvironment  # type: ignore[assignment]
 
 
 class _TextEnvironment(_DataFirstSandbox):

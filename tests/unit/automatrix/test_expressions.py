@@ -17,6 +17,15 @@ def test_a_lone_expression_keeps_its_native_type() -> None:
     assert render_value(" {{ inputs.x > 3 }} ", CONTEXT) is True
 
 
+def test_a_lone_expression_returns_a_string_as_it_is() -> None:
+    # Jinja's native rendering would `literal_eval` these into 15558675310, 7 and True.
+    context = {"inputs": {"phone": "+15558675310", "code": "007", "flag": "True"}}
+    assert render_value("{{ inputs.phone }}", context) == "+15558675310"
+    assert render_value("{{ inputs.code }}", context) == "007"
+    assert render_value("{{ inputs.flag }}", context) == "True"
+    assert render_value("{{ inputs.code ~ '1' }}", context) == "0071"
+
+
 def test_text_around_expressions_renders_a_string() -> None:
     assert render_value("Hello {{ inputs.name }} ({{ inputs.x }})", CONTEXT) == "Hello Ada (4)"
     assert render_value("{{ inputs.x }}{{ inputs.x }}", CONTEXT) == "44"

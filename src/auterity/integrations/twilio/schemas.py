@@ -47,15 +47,6 @@ class SmsSend(BaseModel):
         description="The NAME of the secret holding the auth token (never the token itself).",
     )
 
-    @field_validator("to", "from_", mode="before")
-    @classmethod
-    def _number(cls, value: object) -> object:
-        # `"{{ event.data.from }}"` renders natively, and Jinja's native rendering reads
-        # "+15558675310" as the number 15558675310: give the number its plus back.
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return f"+{value}"
-        return value
-
     @field_validator("media_urls", "status_callback")
     @classmethod
     def _urls(cls, value: list[str] | str | None) -> list[str] | str | None:

@@ -59,7 +59,7 @@ class WhatsAppSend(BaseModel):
     @field_validator("to", "phone_number_id", mode="before")
     @classmethod
     def _digits(cls, value: object) -> object:
-        # Rendered natively, a number in data arrives as an int (see SmsSend._number).
+        # Ids are digits, and YAML reads an unquoted `phone_number_id: 1065...` as a number.
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)
         return value
