@@ -49,6 +49,15 @@ def inputs_from(pairs: list[str] | None, document: str | None) -> dict[str, Any]
     return values
 
 
+def parameters_from(pairs: list[str] | None, document: str | None) -> dict[str, Any]:
+    """A template's parameters: `--params-json` first, then each `--param k=v` over it."""
+    values = json_object(document, "--params-json")
+    for item in pairs or []:
+        key, value = _pair(item, "--param", "--param threshold=50")
+        values[key] = scalar(value)
+    return values
+
+
 def step_parameters_from(pairs: list[str] | None, document: str | None) -> dict[str, Any]:
     """`--with-json` first, then each `--with step.param=v` over it."""
     values = json_object(document, "--with-json")

@@ -1,4 +1,7 @@
-"""`auterity validate FILE` and `auterity run FILE`: check a workflow file, or save and run it."""
+"""`auterity validate FILE` and `auterity run FILE`: check a workflow file, or save and run it.
+
+`auterity run` also takes a template file: `--param k=v` fills its parameters, and the filled
+workflow is saved and run like any other (publishing templates is the API's job)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from rich.markup import escape
 
 from auterity.automatrix.actions.registry import default_registry
 from auterity.automatrix.documents import parse_document
+from auterity.automatrix.templates.checks import check_template
+from auterity.automatrix.templates.params import fill, resolve_values
 from auterity.automatrix.validation import Report
 from auterity.automatrix.validation import validate as validate_document
 from auterity.cli.backend import (
@@ -25,7 +30,7 @@ from auterity.cli.backend import (
 )
 from auterity.cli.progress import conclude, follow_to_end
 from auterity.cli.sdk import SDK_TARGET, deploy_file
-from auterity.cli.values import inputs_from
+from auterity.cli.values import inputs_from, parameters_from
 from auterity.core.errors import AuterityError
 
 out = Console()
@@ -45,6 +50,17 @@ InputOption = Annotated[
 ]
 InputJsonOption = Annotated[
     str | None, typer.Option("--input-json", help="All inputs as one JSON object.")
+]
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help="For a template file: PARAMETER=VALUE, repeatable (VALUE as JSON when it parses).",
+    ),
+]
+ParamsJsonOption = Annotated[
+    str | None, typer.Option("--params-json", help="A template's parameters as one JSON object.")
 ]
 WatchOption = Annotated[
     bool, typer.Option("--watch", "-w", help="Show a live table of the steps until the run ends.")
@@ -97,7 +113,8 @@ def print_problems(report: Report) -> None:
 RunTarget = Annotated[
     str,
     typer.Argument(
-        help="A workflow spec (.yaml, .yml or .json), or FILE.py:NAME for an SDK @workflow."
+        help="A workflow spec or a template (.yaml, .yml or .json), or FILE.py:NAME for an "
+        "SDK @workflow."
     ),
 ]
 
@@ -110,10 +127,13 @@ def run(
     server: ServerOption = None,
     token: TokenOption = None,
     tenant: TenantOption = None,
+    param: ParamOption = None,
+    params_json: ParamsJsonOption = None,
 ) -> None:
     """Save the workflow (a new version only when it changed), run it, print its outputs as
-    JSON. Exit code: 0 succeeded, 1 failed, 2 invalid workflow or inputs."""
+    JSON. Exit code: 0 succeeded, 1 failed, 2 invalid workflow, parameters or inputs."""
     inputs = inputs_from(input_, input_json)
+    parameters = parameters_from(param, params_json)
     sdk = SDK_TARGET.match(file)
     path = Path(sdk["path"] if sdk else file)
     if not path.is_file():
@@ -125,6 +145,13 @@ def run(
     if not sdk:
         try:
             document, source = read_workflow(path)
+            if is_template(document):
+                document, source = filled_template(document, parameters), None
+            elif parameters:
+                raise typer.BadParameter(
+                    "--param is for template files (with `parameters:` and `workflow:`)",
+                    param_hint="--param",
+                )
         except AuterityError as error:
             raise typer.Exit(report_error(error)) from None
 
@@ -143,3 +170,19 @@ def run(
         return conclude(await follow_to_end(backend, started, watch=watch))
 
     raise typer.Exit(execute(Target(server, token, tenant), go))
+
+
+def is_template(document: Any) -> bool:
+    return isinstance(document, dict) and isinstance(document.get("workflow"), dict)
+
+
+def filled_template(document: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The template's workflow with the parameters filled in (exit 2 on an invalid template;
+    a missing or wrong parameter raises the same 422 problem the API's instantiate gives)."""
+    template, report = check_template(document, default_registry())
+    if template is None or report.errors:
+        print_problems(report)
+        raise typer.Exit(2)
+    values = resolve_values(template.parameters, parameters)
+    filled: dict[str, Any] = fill(template.parameters, template.workflow, values)
+    return filled
