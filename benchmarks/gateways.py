@@ -43,6 +43,19 @@ REQUEST = {
 }
 
 
+# What the benchmark turns on besides auth: a hard budget and relay rate limits, both far
+# above what the load reaches, so every request is counted, reserved and settled.
+BUDGET = {
+    "name": "benchmark",
+    "scope": "tenant",
+    "period": "month",
+    "limit_micros": 10**12,
+    "mode": "hard",
+}
+CEILING = {"requests_per_minute": 10_000_000, "tokens_per_minute": 10_000_000_000}
+RELAY_LIMITS = {"relay": {"tenant_limits": CEILING, "key_limits": CEILING}}
+
+
 @dataclass
 class Target:
     name: str
@@ -260,9 +273,24 @@ def enable_controls(base: str, owner: dict[str, str]) -> list[str]:
         "rate limit: the platform's per-key request limiter, counting, ceiling 100M/min",
     ]
     relay_paths = sorted(p for p in paths if p.startswith("/api/relay"))
-    for feature in ("budgets", "usage", "rate-limits"):
-        if not any(feature in p for p in relay_paths):
-            notes.append(f"{feature}: not in this build")
+    if "/api/relay/budgets" in paths:
+        status, body = call("POST", f"{base}/api/relay/budgets", json.dumps(BUDGET).encode(), owner)
+        _json(status, body, "POST /api/relay/budgets")
+        notes.append(
+            "budget: a hard monthly tenant budget of $1M (reserved and settled per request)"
+        )
+    else:
+        notes.append("budgets: not in this build")
+    status, body = call(
+        "PATCH", f"{base}/api/tenant/settings", json.dumps(RELAY_LIMITS).encode(), owner
+    )
+    if status < 300:
+        notes.append("relay rate limits: requests and tokens per minute, per tenant and per key")
+    else:
+        notes.append(f"relay rate limits: not in this build ({status})")
+    notes.append(
+        "usage accounting: " + ("on" if "/api/relay/usage" in paths else "not in this build")
+    )
     notes.append("relay admin routes: " + (", ".join(relay_paths) or "none"))
     return notes
 

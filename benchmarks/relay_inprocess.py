@@ -1,8 +1,9 @@
 """RelayCore's own CPU per chat completion: the ASGI app driven in-process, no HTTP server.
 
-The app (`create_app(["relaycore"])`, SQLite in a temporary directory, the same operator
-catalog as `relay_overhead.py`) answers requests handed to it directly as ASGI calls, one at a
-time, while the upstream is the real mock over loopback. CPU is this thread's own time
+The app (`create_app(["relaycore"])`, SQLite in a temporary directory or, with
+`--database postgres`, PostgreSQL + Redis; the same operator catalog, hard budget and relay
+rate limits as `relay_overhead.py`) answers requests handed to it directly as ASGI calls, one
+at a time, while the upstream is the real mock over loopback. CPU is this thread's own time
 (`time.thread_time`), so a busy machine disturbs it far less than latency over HTTP; the
 figure to compare before and after a change. `/health/live` through the same app is the
 floor. `--profile FILE` writes a cProfile (thread-CPU clock) of the chat requests.
@@ -28,12 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from gateways import RELAY_MODEL, UPSTREAM_KEY, Target, catalog_yaml, mock_upstream
+from engine import POSTGRES_URL, pg_execute
+from gateways import (
+    BUDGET,
+    REDIS_URL,
+    RELAY_LIMITS,
+    RELAY_MODEL,
+    UPSTREAM_KEY,
+    Target,
+    catalog_yaml,
+    mock_upstream,
+)
 
 Message = dict[str, Any]
 
 
-def configure(root: Path, upstream: str) -> None:
+def configure(root: Path, upstream: str, schema: str | None) -> None:
     """Settings for the app, through the environment as `auterity serve` reads them."""
     (root / "catalog.yaml").write_text(catalog_yaml(upstream))
     os.environ.update(
@@ -50,6 +61,10 @@ def configure(root: Path, upstream: str) -> None:
     )
     for name in ("AUTERITY_DATABASE_SCHEMA", "AUTERITY_REDIS_URL"):
         os.environ.pop(name, None)
+    if schema is not None:
+        os.environ["AUTERITY_DATABASE_URL"] = POSTGRES_URL
+        os.environ["AUTERITY_DATABASE_SCHEMA"] = schema
+        os.environ["AUTERITY_REDIS_URL"] = REDIS_URL
 
 
 def asgi_call(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]) -> Any:
@@ -94,8 +109,9 @@ def asgi_call(app: Any, method: str, path: str, body: bytes, headers: dict[str, 
     return call
 
 
-async def api_key(app: Any) -> str:
-    """A tenant owner signs up and makes an API key, through the identity routes."""
+async def api_key(app: Any, controls: bool) -> str:
+    """A tenant owner signs up and makes an API key, through the identity routes; with
+    `controls`, a hard budget and relay rate limits are set as in `relay_overhead.py`."""
     signup = {
         "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
         "password": f"bench passphrase {uuid.uuid4().hex}",
@@ -112,6 +128,10 @@ async def api_key(app: Any) -> str:
         answer = await client.post("/api/api-keys", json=request, headers=owner)
         answer.raise_for_status()
         key: str = answer.json()["key"]
+        if controls:
+            (await client.post("/api/relay/budgets", json=BUDGET, headers=owner)).raise_for_status()
+            settings = await client.patch("/api/tenant/settings", json=RELAY_LIMITS, headers=owner)
+            settings.raise_for_status()
         return key
 
 
@@ -133,7 +153,7 @@ async def measure(args: argparse.Namespace) -> None:
 
     app = create_app(["relaycore"])
     async with app.router.lifespan_context(app):
-        key = await api_key(app)
+        key = await api_key(app, args.controls == "on")
         chat = Target("relaycore", "", RELAY_MODEL, {})
         headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
         completion = asgi_call(app, "POST", "/v1/chat/completions", chat.body, headers)
@@ -156,17 +176,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the chat requests")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--controls",
+        choices=("on", "off"),
+        default="on",
+        help="a hard budget and relay rate limits (on), or auth and usage only (off)",
+    )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="auterity-relay-inprocess-") as directory:
-        root = Path(directory)
-        with contextlib.ExitStack() as stack:
-            direct = stack.enter_context(mock_upstream(root, None))
-            configure(root, direct.url.removesuffix("/chat/completions"))
-            from auterity.cli.db import run_upgrade
-            from auterity.core.settings import get_settings
+    schema = None
+    if args.database == "postgres":
+        schema = f"relayinproc_{uuid.uuid4().hex[:12]}"
+        asyncio.run(pg_execute(f'CREATE SCHEMA "{schema}"'))
+    try:
+        with tempfile.TemporaryDirectory(prefix="auterity-relay-inprocess-") as directory:
+            root = Path(directory)
+            with contextlib.ExitStack() as stack:
+                direct = stack.enter_context(mock_upstream(root, None))
+                configure(root, direct.url.removesuffix("/chat/completions"), schema)
+                from auterity.cli.db import run_upgrade
+                from auterity.core.settings import get_settings
 
-            run_upgrade(get_settings())
-            uvloop.run(measure(args))
+                run_upgrade(get_settings())
+                uvloop.run(measure(args))
+    finally:
+        if schema is not None:
+            asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
     return 0
 
 

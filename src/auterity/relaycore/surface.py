@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from auterity.core.errors import AuterityError, BadRequest, Unauthenticated
@@ -30,6 +30,8 @@ log = get_logger(__name__)
 ErrorWriter = Callable[[BaseException], tuple[int, dict[str, Any], dict[str, str]]]
 ATTRIBUTION_HEADERS = ("x-auterity-workflow", "x-auterity-run", "x-auterity-step")
 MAX_ATTRIBUTION = 200
+# nginx's "client closed request": nobody reads it, but the metrics and access log show it.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def gateway_of(request: Request) -> RelayGateway:
@@ -99,6 +101,11 @@ def relay_headers(ctx: RelayContext | None, requested: str | None = None) -> dic
 def error_response(
     error: BaseException, write: ErrorWriter, ctx: RelayContext | None, requested: str | None
 ) -> Response:
+    if isinstance(error, ClientDisconnect):
+        # The client gave up before its body arrived (a timeout under load): not our error,
+        # and a traceback per request would add to the load that made it give up.
+        log.info("relay_client_disconnected")
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     status, body, extra = write(error)
     if not isinstance(error, AuterityError | ProviderError):
         log.error("relay_unexpected_error", error=repr(error), exc_info=error)

@@ -17,6 +17,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 
 from auterity import __version__
@@ -29,6 +30,7 @@ from auterity.core.outbound.errors import (
 )
 from auterity.core.outbound.guard import GuardedTransport, Resolver, system_resolver
 from auterity.core.outbound.policy import NetworkPolicy
+from auterity.core.outbound.sessions import guarded_session
 
 if TYPE_CHECKING:
     from auterity.core.settings import Settings
@@ -128,6 +130,7 @@ class OutboundHttp:
         self._limits = limits
         self._resolve = resolve
         self._clients: dict[NetworkPolicy, httpx.AsyncClient] = {}
+        self._sessions: dict[NetworkPolicy, aiohttp.ClientSession] = {}
 
     @classmethod
     def from_settings(
@@ -155,6 +158,22 @@ class OutboundHttp:
             )
             self._clients[effective] = client
         return client
+
+    def session(self, policy: NetworkPolicy | None = None) -> aiohttp.ClientSession:
+        """The pooled aiohttp session under the same policy as `client(policy)`, for hot
+        paths of small requests (no redirects, no size limit: the caller reads the answer)."""
+        effective = self.policy.union(policy)
+        session = self._sessions.get(effective)
+        if session is None or session.closed:
+            session = guarded_session(
+                effective,
+                max_connections=self._limits.max_connections or 0,
+                keepalive_expiry=self._limits.keepalive_expiry or 0.0,
+                user_agent=f"Auterity/{__version__}",
+                resolve=self._resolve,
+            )
+            self._sessions[effective] = session
+        return session
 
     async def request(
         self,
@@ -250,6 +269,9 @@ class OutboundHttp:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
 
 def _checked_url(url: str) -> str:

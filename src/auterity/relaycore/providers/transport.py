@@ -3,18 +3,21 @@
 The providers' base URLs come from the operator (catalog file, settings), so their hosts are
 trusted whatever they resolve to (an Ollama on localhost is normal); providers a tenant adds
 go through the platform's default SSRF policy. Either way connections go through the one
-outbound factory (core/outbound): keep-alive pools, HTTP/2 offered on TLS.
+outbound factory (core/outbound), under the same policy: complete answers (the hot path)
+through its pooled aiohttp sessions, streams through its httpx clients (HTTP/2 offered on
+TLS).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 
 from auterity.core.clock import utcnow
@@ -42,17 +45,35 @@ class ProviderHttp:
         hosts = [urlsplit(url).hostname or "" for url in trusted_base_urls]
         self.trusted_policy = NetworkPolicy.build(hosts=[h for h in hosts if h])
 
+    def _policy(self, call: Call) -> NetworkPolicy | None:
+        return self.trusted_policy if call.deployment.trusted else call.network
+
     def client(self, call: Call) -> httpx.AsyncClient:
-        if call.deployment.trusted:
-            return self.outbound.client(self.trusted_policy)
-        return self.outbound.client(call.network)
+        return self.outbound.client(self._policy(call))
 
     async def post_json(
         self, call: Call, url: str, body: dict[str, Any], headers: dict[str, str]
     ) -> dict[str, Any]:
-        deployment = call.deployment
-        async with self.open(call, url, body, headers) as response:
-            raw = await _read(response)
+        """The provider's complete JSON answer (2xx); other statuses raise mapped errors."""
+        deployment, timeout = call.deployment, call.timeout
+        session = self.outbound.session(self._policy(call))
+        with mapped_errors(deployment):
+            async with session.post(
+                url,
+                data=json.dumps(body, separators=(",", ":")).encode(),
+                headers={"content-type": "application/json", **headers},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    connect=timeout,
+                    sock_connect=min(timeout, CONNECT_TIMEOUT),
+                    sock_read=timeout,
+                ),
+            ) as response:
+                raw = await response.read()
+                if response.status >= 300:
+                    raise status_error(
+                        deployment, response.status, response.headers, response.reason, raw
+                    )
         try:
             answer: dict[str, Any] = json.loads(raw)
         except ValueError:
@@ -77,42 +98,49 @@ class ProviderHttp:
             response = await client.send(request, stream=True)
             try:
                 if response.status_code >= 300:
-                    raw = await _read(response)
-                    raise status_error(deployment, response, raw)
+                    raw = await response.aread()
+                    raise status_error(
+                        deployment,
+                        response.status_code,
+                        response.headers,
+                        response.reason_phrase,
+                        raw,
+                    )
                 yield response
             finally:
                 await response.aclose()
 
 
-async def _read(response: httpx.Response) -> bytes:
-    return await response.aread()
-
-
 @contextmanager
 def mapped_errors(deployment: Deployment) -> Iterator[None]:
-    """Translates httpx failures into the provider error tree (the only place that does)."""
+    """Translates httpx and aiohttp failures into the provider error tree (the only place)."""
     where = f"{deployment.provider} ({deployment.upstream_model})"
     try:
         yield
     except ProviderError:
         raise
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):  # aiohttp's timeouts are TimeoutErrors
         raise UpstreamTimeout(f"{where} did not answer in time") from None
     except AddressBlocked as exc:
         raise ProviderNotConfigured(f"{where}: {exc.detail}") from None
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, aiohttp.ClientError) as exc:
         raise UpstreamUnreachable(f"{where} is unreachable: {type(exc).__name__}") from None
 
 
-def status_error(deployment: Deployment, response: httpx.Response, raw: bytes) -> ProviderError:
+def status_error(
+    deployment: Deployment,
+    status: int,
+    headers: Mapping[str, str],
+    reason: str | None,
+    raw: bytes,
+) -> ProviderError:
     """The error for a non-2xx answer, with the provider's own message when it gave one."""
-    status = response.status_code
     message, code, param = _upstream_message(raw)
-    text = f"{deployment.provider} answered {status}: {message or response.reason_phrase}"
+    text = f"{deployment.provider} answered {status}: {message or reason or 'error'}"
     if status == 429:
-        return UpstreamRateLimited(text, retry_after=retry_after(response.headers), code=code)
+        return UpstreamRateLimited(text, retry_after=retry_after(headers), code=code)
     if status >= 500:
-        return UpstreamServerError(text, retry_after=retry_after(response.headers), code=code)
+        return UpstreamServerError(text, retry_after=retry_after(headers), code=code)
     if status in (401, 403):
         # Our credential for the provider is wrong: the client did nothing wrong, and
         # another provider may serve them.
@@ -140,7 +168,7 @@ def _upstream_message(raw: bytes) -> tuple[str | None, str | None, str | None]:
     )
 
 
-def retry_after(headers: httpx.Headers) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or a date)."""
     milliseconds = headers.get("retry-after-ms")
     if milliseconds:

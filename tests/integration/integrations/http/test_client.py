@@ -234,3 +234,26 @@ async def test_query_parameters_add_to_the_urls_own_query(
     path = unique()
     await http.request("GET", f"{origin.url}{path}?page=2&q=old", params={"q": "new", "t": [1, 2]})
     assert origin.seen(path)[0].query == {"page": ["2"], "q": ["new"], "t": ["1", "2"]}
+
+
+async def test_pooled_sessions_are_guarded_like_the_clients(
+    strict: OutboundHttp, http: OutboundHttp, origin: Origin
+) -> None:
+    """`OutboundHttp.session` (aiohttp, RelayCore's hot path) refuses what `request` refuses:
+    names through its resolver, IP literals (which aiohttp never resolves) before sending."""
+    path = unique()
+    for url in (
+        f"{origin.url}{path}",
+        f"http://localhost:{origin.port}{path}",
+        f"http://[::ffff:127.0.0.1]:{origin.port}{path}",
+    ):
+        with pytest.raises(AddressBlocked, match="loopback"):
+            async with strict.session().get(url, allow_redirects=False):
+                pass
+    assert origin.seen(path) == []
+    # The same session reaches loopback once the policy allows it, by address or by name.
+    for url in (f"{origin.url}{path}", f"http://localhost:{origin.port}{path}"):
+        async with http.session().get(url, allow_redirects=False) as answer:
+            assert answer.status == 200
+    assert len(origin.seen(path)) == 2
+    assert strict.session() is strict.session()  # pooled: one session per policy
