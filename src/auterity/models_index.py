@@ -11,6 +11,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.automatrix.templates.models",
     "auterity.automatrix.triggers.models",
     "auterity.secrets.models",
+    "auterity.events.models",
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",
     "auterity.identity.saml.models",

@@ -138,8 +138,7 @@ async def test_custom_events_with_a_filter(
         )
         assert posted.status_code == 202, posted.text
         assert posted.json()["type"] == "lead.created"
-    # Custom events are handled before the answer.
-    [firing] = await firings(client, owner, hot["id"])
+    [firing] = await settled_firings(client, owner, hot["id"], 1)
     assert firing["source"]["event_id"] == posted.json()["id"]
     done = await finished(app, client, owner, firing["run_id"])
     assert done["inputs"] == {"who": "warm", "score": 9}
@@ -160,7 +159,7 @@ async def test_a_failing_filter_is_a_failed_firing(
         filter="event.data.missing.deeper > 1",
     )
     await client.post("/api/events", json={"type": "ping"}, headers=owner.headers)
-    [firing] = await firings(client, owner, trigger["id"])
+    [firing] = await settled_firings(client, owner, trigger["id"], 1)
     assert firing["outcome"] == "failed" and firing["error"]["kind"] == "filter"
     assert firing["run_id"] is None
 
