@@ -289,3 +289,12 @@ async def relay_budget(client: httpx.AsyncClient, owner: Account) -> Resource:
         headers=owner.headers,
     )
     return Resource({"budget_id": created.json()["id"]}, {"PATCH": {"limit_micros": 1}})
+
+
+@resource("/api/events/{event_id}", "/api/events/{event_id}/replay")
+async def platform_event(client: httpx.AsyncClient, owner: Account) -> Resource:
+    published = await client.post(
+        "/api/events", json={"type": "victim.event", "data": {"x": 1}}, headers=owner.headers
+    )
+    assert published.status_code == 202, published.text
+    return Resource({"event_id": published.json()["id"]})

@@ -51,7 +51,7 @@ def create_app(
     secrets = SecretService.build(runtime)
     actions = default_registry()
     relay = RelayGateway(runtime, secrets) if "relaycore" in chosen else None
-    events = EventBus(runtime.db)
+    events = EventBus(runtime.db, settings=settings)
     engine = (
         build_engine(
             runtime,

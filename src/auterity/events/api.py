@@ -25,7 +25,7 @@ NAME = r"^[A-Za-z0-9_.:-]+$"
 async def list_events(
     principal: EventReader,
     session: TenantSession,
-    type: Annotated[str | None, Query(max_length=200, pattern=NAME)] = None,  # noqa: A002
+    type: Annotated[str | None, Query(max_length=200, pattern=NAME)] = None,
     cursor: uuid.UUID | None = None,
     limit: Limit = 50,
 ) -> EventPage:
@@ -49,7 +49,9 @@ async def list_dead_letters(
 
 
 @router.get("/{event_id}", response_model=EventOut)
-async def get_event(event_id: uuid.UUID, principal: EventReader, session: TenantSession) -> EventOut:
+async def get_event(
+    event_id: uuid.UUID, principal: EventReader, session: TenantSession
+) -> EventOut:
     return await service.get_event(session, event_id)
 
 
