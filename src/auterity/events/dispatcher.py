@@ -36,6 +36,7 @@ DELIVERIES = counter(
 )
 CLAIM_BATCH = 16  # delivered concurrently, so a claim's lease is two delivery timeouts
 PRUNE_EVERY = timedelta(hours=1)
+STOP_GRACE = 2.0  # seconds `stop` lets subscriber calls in flight finish
 ERROR_CHARS = 2000
 
 
@@ -66,8 +67,11 @@ class Dispatcher:
         self.lease = timedelta(seconds=2 * self.timeout)
         self.poll_interval = settings.events_poll_seconds
         self.retention = timedelta(days=settings.events_retention_days)
+        self.stop_grace = STOP_GRACE
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._calls: set[asyncio.Future[None]] = set()
         self._pruned_at: datetime | None = None
 
     def wake(self) -> None:
@@ -84,6 +88,7 @@ class Dispatcher:
         if self._task is not None:
             return
         await self.register()
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="event-dispatcher")
 
     async def stop(self) -> None:
@@ -91,7 +96,16 @@ class Dispatcher:
         dispatcher (here after a restart, or elsewhere) delivers it without waiting."""
         if self._task is None:
             return
-        self._task.cancel()
+        # The loop is let finish its batch rather than cancelled: cancelled mid-statement, a
+        # SQLite connection can keep its write lock until it is garbage-collected. Only the
+        # subscriber calls still running after the grace are cancelled; their deliveries
+        # stay claimed, and are handed back below.
+        self._stopping = True
+        self._wake.set()
+        _, running = await asyncio.wait({self._task}, timeout=self.stop_grace)
+        if running:
+            for call in list(self._calls):
+                call.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self._task = None
@@ -108,7 +122,7 @@ class Dispatcher:
             )
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             handled = 0
             try:
@@ -119,7 +133,7 @@ class Dispatcher:
                     await self.prune()
             except Exception:  # keep delivering through a transient database error
                 log.exception("event_dispatch_failed")
-            if handled == CLAIM_BATCH:
+            if handled == CLAIM_BATCH or self._stopping:
                 continue  # a full batch: more may be due
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
@@ -184,10 +198,18 @@ class Dispatcher:
             return [Claim(*row) for row in claimed.tuples()]
 
     async def _deliver(self, claim: Claim, event: PlatformEvent) -> None:
-        subscriber = self.subscribers[claim.subscriber]
+        call: asyncio.Future[None] = asyncio.ensure_future(
+            self.subscribers[claim.subscriber](event)
+        )
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
         try:
             async with asyncio.timeout(self.timeout):
-                await subscriber(event)
+                await call
+        except asyncio.CancelledError:
+            if self._stopping and call.cancelled():
+                return  # interrupted by `stop`, which hands the claim back
+            raise
         except TimeoutError:
             await self._failed(claim, f"timed out after {self.timeout:g} s")
         except Exception as exc:

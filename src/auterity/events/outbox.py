@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import Table, delete, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ async def record_many(session: AsyncSession, events: Sequence[PlatformEvent]) ->
     if bound is not None and any(event.tenant_id != bound for event in events):
         raise CrossTenantWrite("an event of another tenant recorded")
     await session.execute(
-        insert(Event),
+        _EVENT_INSERT,
         [
             {
                 "id": e.id,
@@ -53,7 +53,7 @@ async def record_many(session: AsyncSession, events: Sequence[PlatformEvent]) ->
     names = (await session.execute(select(EventSubscriber.name))).scalars().all()
     if names:
         await session.execute(
-            insert(EventDelivery),
+            _DELIVERY_INSERT,
             [
                 {
                     "id": new_id(),
@@ -68,6 +68,14 @@ async def record_many(session: AsyncSession, events: Sequence[PlatformEvent]) ->
                 for name in names
             ],
         )
+
+
+# Core statements, not the ORM's bulk paths: the engine's group commit writes these, and the
+# rows are plain values already.
+_events: Table = Event.__table__  # type: ignore[assignment]
+_deliveries: Table = EventDelivery.__table__  # type: ignore[assignment]
+_EVENT_INSERT = insert(_events)
+_DELIVERY_INSERT = insert(_deliveries)
 
 
 async def register_subscribers(session: AsyncSession, names: Iterable[str]) -> None:

@@ -134,6 +134,7 @@ async def test_events_left_undelivered_are_delivered_after_a_restart(
 ) -> None:
     waiting = Recorder(gate=asyncio.Event())
     first = make_bus(db, "first", triggers=waiting)
+    first.dispatcher.stop_grace = 0.05  # not waiting long for the hung subscriber
     await first.start()
     in_flight = await first.publish(tenant, "lead.created", {"n": 1})
     await waiting.entered.wait()
@@ -146,6 +147,22 @@ async def test_events_left_undelivered_are_delivered_after_a_restart(
     assert {e.id for e in restarted.handled} == {in_flight.id, never_tried.id}
     row = await delivery(db, in_flight.id, "triggers")
     assert (row.status, row.attempts) == ("delivered", 1)  # the interrupted try did not count
+
+
+async def test_stopping_lets_a_delivery_in_flight_finish(db: Database, tenant: uuid.UUID) -> None:
+    gate = asyncio.Event()
+    slow = Recorder(gate=gate)
+    bus = make_bus(db, triggers=slow)
+    await bus.start()
+    event = await bus.publish(tenant, "lead.created")
+    await slow.entered.wait()
+    stopping = asyncio.create_task(bus.stop())
+    await asyncio.sleep(0.05)
+    gate.set()
+    await stopping
+    assert [e.id for e in slow.handled] == [event.id]
+    row = await delivery(db, event.id, "triggers")
+    assert (row.status, row.attempts, row.claimed_by) == ("delivered", 1, None)
 
 
 async def test_two_dispatchers_on_one_database_never_deliver_the_same_event_twice(
