@@ -56,6 +56,7 @@ from auterity.core import migrate
 from auterity.core.database import Database
 from auterity.core.settings import Settings, get_settings, load_settings
 from auterity.core.tenancy import bind_tenant
+from auterity.events import EventBus, PlatformEvent
 from auterity.identity.accounts import create_tenant_with_owner
 
 POSTGRES_URL = os.environ.get(
@@ -77,6 +78,14 @@ WINDMILL_PUBLISHED = {
     "Windmill, dedicated worker": 2.09,
 }
 CASES = ("sequential", "three_step", "fanout", "code", "three_step_celery")
+
+
+@dataclass
+class Options:
+    platform_events: bool = True  # --no-events: the engine without the event outbox
+
+
+OPTIONS = Options()
 # A code step's default limits (10 s of CPU) would stop fibo(33) on a slow, shared machine.
 CODE_LIMITS = {"code_cpu_seconds": 600, "code_wall_seconds": 1200.0}
 console = Console()
@@ -249,6 +258,7 @@ async def harness(
     settings = load_settings(**values, _env_file=None)
     db = Database(settings)
     engine: Engine | None = None
+    bus: EventBus | None = None
     workers: list[subprocess.Popen[bytes]] = []
     try:
         await migrate.upgrade(db)
@@ -264,18 +274,29 @@ async def harness(
             settings.ensure_secret_key()
             workers = [start_worker(settings, celery.concurrency) for _ in range(celery.count)]
             executor = _celery_executor(settings)
-        engine = Engine(db, registry(), executor=executor)
+        if OPTIONS.platform_events:
+            # As served: each run's end is an event in the outbox, delivered to a subscriber.
+            bus = EventBus(db)
+            bus.subscribe("bench", _discard)
+            await bus.start()
+        engine = Engine(db, registry(), executor=executor, events=bus)
         await engine.start()
         yield Harness(db, engine, tenant.id)
     finally:
         if engine is not None:
             await engine.stop()
+        if bus is not None:
+            await bus.stop()
         for worker in workers:
             worker.terminate()
             worker.wait(30)
         await db.dispose()
         if schema is not None:
             await pg_execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def _discard(event: PlatformEvent) -> None:
+    return None
 
 
 def _celery_executor(settings: Settings) -> Callable[[str], Executor]:
@@ -700,11 +721,15 @@ def main() -> None:
     parser.add_argument("--no-prefect", action="store_true")
     parser.add_argument("--no-prefect-install", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--no-events", action="store_true", help="no platform events (run.*) in the outbox"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--celery-workers", type=int, default=CELERY.count)
     parser.add_argument("--celery-concurrency", type=int, default=CELERY.concurrency)
     args = parser.parse_args()
     CELERY.count, CELERY.concurrency = args.celery_workers, args.celery_concurrency
+    OPTIONS.platform_events = not args.no_events
     sizes = Sizes(3, 10, 300, 1000, heavy_runs=1, celery_runs=100) if args.quick else Sizes()
 
     backends = ["sqlite"]

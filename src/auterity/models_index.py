@@ -13,6 +13,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "auterity.automatrix.keyvalue",
     "auterity.integrations.vectors.models",
     "auterity.secrets.models",
+    "auterity.events.models",
     "auterity.identity.sso.models",
     "auterity.identity.policies.models",
     "auterity.identity.saml.models",

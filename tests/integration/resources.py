@@ -362,3 +362,12 @@ for _messaging_hook in (
         "provider's signature under that tenant's own secret matches; an unknown tenant or one "
         "without the secret is a 404 whoever calls (tests/integration/integrations/)"
     )
+
+
+@resource("/api/events/{event_id}", "/api/events/{event_id}/replay")
+async def platform_event(client: httpx.AsyncClient, owner: Account) -> Resource:
+    published = await client.post(
+        "/api/events", json={"type": "victim.event", "data": {"x": 1}}, headers=owner.headers
+    )
+    assert published.status_code == 202, published.text
+    return Resource({"event_id": published.json()["id"]})

@@ -53,7 +53,7 @@ def create_app(
     secrets = SecretService.build(runtime)
     actions = default_registry()
     relay = RelayGateway(runtime, secrets) if "relaycore" in chosen else None
-    events = EventBus()
+    events = EventBus(runtime.db, settings=settings)
     # The messaging routes' own pooled client (the engine's steps use the engine's).
     outbound = OutboundHttp.from_settings(
         settings, tenant_policies=tenant_policies(runtime.db, runtime.cache)
@@ -79,6 +79,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         await identity.start()
+        # Before the engine: its subscriber names are registered, so the events of the runs
+        # it ends are delivered to them.
+        await events.start()
         if engine is not None:
             await engine.start()
         if relay is not None:
@@ -94,6 +97,9 @@ def create_app(
                 await scheduler.stop()
             if engine is not None:
                 await engine.stop()
+            # After the engine, which may still commit a run's end (and its event); what is
+            # not delivered yet is, by the next process to start on this database.
+            await events.stop()
             if relay_accounting is not None:
                 # Before the database goes: it writes out the queued usage rows.
                 await relay_accounting.stop()

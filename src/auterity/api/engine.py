@@ -72,7 +72,7 @@ def build_engine(
 
 def build_triggers(runtime: Runtime, engine: Engine, events: EventBus) -> TriggerScheduler:
     """Subscribe event triggers to the bus; the cron scheduler, for the app to start."""
-    events.subscribe(EventTriggers(runtime.db, wake=engine.wake))
+    events.subscribe("triggers", EventTriggers(runtime.db, wake=engine.wake))
     return TriggerScheduler(
         runtime.db,
         wake=engine.wake,

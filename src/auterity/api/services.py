@@ -9,15 +9,21 @@ from fastapi import APIRouter
 from auterity.automatrix import api as automatrix_api
 from auterity.automatrix.templates import api as templates_api
 from auterity.automatrix.triggers import api as triggers_api
+from auterity.events import api as events_api
 from auterity.identity import api as identity_api
 from auterity.integrations import api as integrations_api
 from auterity.neuroweaver import api as neuroweaver_api
 from auterity.relaycore import api as relaycore_api
 from auterity.secrets import api as secrets_api
 
-# Identity and secrets are shared: every service authenticates, and each keeps credentials
-# (integration tokens for AutoMatrix, provider keys for RelayCore), so each serves their routes.
-SHARED_ROUTERS: tuple[APIRouter, ...] = (*identity_api.routers, *secrets_api.routers)
+# Identity, secrets and events are shared: every service authenticates, each keeps credentials
+# (integration tokens for AutoMatrix, provider keys for RelayCore), and each publishes events,
+# so each serves their routes.
+SHARED_ROUTERS: tuple[APIRouter, ...] = (
+    *identity_api.routers,
+    *secrets_api.routers,
+    *events_api.routers,
+)
 SERVICE_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automatrix": (
         *SHARED_ROUTERS,

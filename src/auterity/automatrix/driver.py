@@ -484,11 +484,15 @@ class RunDriver:
                 "lease_expires_at": None,
             }
         )
+        ended = self.engine.end_event(self.run, status, outputs, error)
+        if ended is not None:
+            changes.outbox.append(ended)
         await self.engine.writer.write(changes)
         self.final_status = status
         WORKFLOW_COMPLETION.labels(status).inc()
         self.engine.hub.notify(self.run_id)
-        self.engine.announce_end(self.run, status, outputs, error)
+        if ended is not None:
+            self.engine.events_committed()
 
 
 def _row_id(launch: tuple[StepSpec, StepState]) -> uuid.UUID:

@@ -43,7 +43,7 @@ from auterity.core.clock import utcnow
 from auterity.core.database import Database
 from auterity.core.logging import get_logger
 from auterity.core.metrics import gauge
-from auterity.events import EventBus
+from auterity.events import EventBus, PlatformEvent
 from auterity.integrations.browser import BrowserService
 from auterity.integrations.http import OutboundHttp
 from auterity.integrations.messaging import Messaging
@@ -54,7 +54,6 @@ log = get_logger(__name__)
 ACTIVE_RUNS = gauge("workflow_runs_active", "Runs this process is driving")
 CLAIM_BATCH = 100
 PLAN_CACHE_SIZE = 256
-PUBLISH_GRACE = 2.0  # seconds `stop` waits for the events of runs that just ended
 
 
 class Engine:
@@ -111,7 +110,6 @@ class Engine:
         self.limits = limits or ConcurrencyLimits.from_settings(db, Cache())
         self.executor: Executor = executor(self.owner) if executor else LocalExecutor()
         self.events = events
-        self._publishing: set[asyncio.Task[Any]] = set()
         self.calls = EngineWorkflowCalls(self)
         self._drivers: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
@@ -170,12 +168,6 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._scheduler = self._watcher = None
-        # Events of runs that just ended still reach their subscribers (event triggers), if
-        # they are quick about it: shutting down is not held up for long.
-        if self._publishing:
-            _, late = await asyncio.wait(self._publishing, timeout=PUBLISH_GRACE)
-            for task in late:
-                task.cancel()
         await self.writer.close()
         if driven:
             async with self.db.session() as session:
@@ -201,13 +193,13 @@ class Engine:
                 self._poked.add(run_id)  # its driver re-reads the run (cancel) on its next turn
             self.hub.notify(run_id)
 
-    def announce_end(
+    def end_event(
         self, run: Run, status: str, outputs: Any, error: dict[str, Any] | None
-    ) -> None:
-        """Publish `run.<status>` on the platform event bus once the run's end is committed;
-        in a task of its own, so subscribers never hold up the driver."""
+    ) -> PlatformEvent | None:
+        """The platform event `run.<status>`, for the outbox: the driver commits it in the
+        transaction that writes the run's end, so it is delivered exactly when the run ended."""
         if self.events is None:
-            return
+            return None
         data = {
             "run_id": str(run.id),
             "workflow_id": str(run.workflow_id),
@@ -215,9 +207,12 @@ class Engine:
             "outputs": outputs,
             "error": error,
         }
-        task = asyncio.create_task(self.events.publish(run.tenant_id, f"run.{status}", data))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        return PlatformEvent(tenant_id=run.tenant_id, type=f"run.{status}", data=data)
+
+    def events_committed(self) -> None:
+        """Platform events were just committed: deliver them now, not at the next poll."""
+        if self.events is not None:
+            self.events.wake()
 
     @property
     def watching_cancels(self) -> bool:

@@ -1,6 +1,7 @@
 """Group commit: the state changes of every run this process drives, written in few transactions.
 
-A driver hands over what changed (step rows, run fields, events) and waits for the commit
+A driver hands over what changed (step rows, run fields, run events, platform events for the
+outbox) and waits for the commit
 that carries it. Changes that arrive while a transaction is being written go into the next
 one, so a lone run waits for nobody, and under load one transaction (and one statement per
 table) carries the steps of many runs: on SQLite, where writers queue for one lock, that is
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.automatrix.models import Run, RunEvent, StepRun
 from auterity.core.database import Database
+from auterity.events import PlatformEvent, record_many
 
 
 @dataclass
@@ -29,15 +31,20 @@ class Changes:
     step_updates: list[dict[str, Any]] = field(default_factory=list)
     run_updates: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Platform events (a run's end): committed with the change they tell of.
+    outbox: list[PlatformEvent] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.step_inserts or self.step_updates or self.run_updates or self.events)
+        return bool(
+            self.step_inserts or self.step_updates or self.run_updates or self.events or self.outbox
+        )
 
     def extend(self, other: Changes) -> None:
         self.step_inserts += other.step_inserts
         self.step_updates += other.step_updates
         self.run_updates += other.run_updates
         self.events += other.events
+        self.outbox += other.outbox
 
 
 class Writer:
@@ -113,6 +120,7 @@ async def _apply(session: AsyncSession, changes: Changes) -> None:
         await session.execute(_RUN_UPDATE, rows)
     if changes.events:
         await session.execute(_EVENT_INSERT, changes.events)
+    await record_many(session, changes.outbox)
 
 
 _steps: Table = StepRun.__table__  # type: ignore[assignment]

@@ -150,6 +150,41 @@ class Settings(BaseSettings):
         description="A cron time later than this when fired was missed (downtime): the "
         "trigger's misfire policy skips it or fires it once.",
     )
+    # Platform events (auterity.events): the outbox's delivery to each named subscriber.
+    events_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each dispatcher looks for deliveries it was not woken for "
+        "(published by another process, due for a retry, or left by a crash).",
+    )
+    events_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Attempts at delivering an event to one subscriber before it is dead "
+        "(kept in the dead letters until replayed).",
+    )
+    events_retry_initial_seconds: float = Field(
+        default=2.0, gt=0, le=3600, description="The wait after a delivery's first failure."
+    )
+    events_retry_max_seconds: float = Field(
+        default=600.0, gt=0, le=86_400, description="The longest wait between two attempts."
+    )
+    events_delivery_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long one subscriber may take over one event before it counts as "
+        "a failed attempt.",
+    )
+    events_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=3650,
+        description="Events delivered to every subscriber are deleted after this long; "
+        "dead ones stay until replayed and delivered.",
+    )
     webhook_signature_tolerance_seconds: int = Field(
         default=300,
         ge=1,

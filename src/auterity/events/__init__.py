@@ -1,13 +1,15 @@
-"""Platform events, in process: `EventBus.publish(tenant_id, type, data)` and `subscribe`.
+"""Platform events: a transactional outbox delivered at least once to named subscribers.
 
-The outbox-backed bus of the design (at-least-once, Redis Streams, Kafka) is not built yet;
-this is its publishing point, so publishers (the engine's `run.*` events, custom events from
-`POST /api/events`, later RelayCore budget thresholds and NeuroWeaver promotions) do not change
-when delivery becomes durable.
+Publishers call `EventBus.publish(tenant_id, type, data)` (its own transaction) or
+`EventBus.publish_in(session, ...)` / `outbox.record(session, ...)` (the caller's
+transaction); subscribers register with `EventBus.subscribe(name, subscriber)`. Failed
+deliveries are retried with backoff and end dead, to be replayed (`POST /api/events/{id}/replay`).
 """
 
 from __future__ import annotations
 
-from auterity.events.bus import EventBus, PlatformEvent, Subscriber
+from auterity.events.bus import EventBus
+from auterity.events.event import PlatformEvent, Subscriber
+from auterity.events.outbox import record, record_many
 
-__all__ = ["EventBus", "PlatformEvent", "Subscriber"]
+__all__ = ["EventBus", "PlatformEvent", "Subscriber", "record", "record_many"]

@@ -17,6 +17,8 @@ class Permission(StrEnum):
     SECRET_READ = "secret:read"  # noqa: S105 - a permission name
     SECRET_WRITE = "secret:write"  # noqa: S105
     AUDIT_READ = "audit:read"
+    EVENT_READ = "event:read"  # platform events, their deliveries and dead letters
+    EVENT_REPLAY = "event:replay"  # re-queue dead deliveries
     MEMBER_READ = "member:read"
     MEMBER_ADMIN = "member:admin"
     APIKEY_ADMIN = "apikey:admin"
@@ -38,6 +40,7 @@ _EDIT = _READ | {
     Permission.RELAY_USE,
     Permission.MODEL_TRAIN,
     Permission.SECRET_READ,
+    Permission.EVENT_READ,
 }
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {

@@ -204,7 +204,8 @@ async def receive_webhook(
 
 @platform_events.post("", status_code=202, response_model=EventOut)
 async def publish_event(body: EventIn, request: Request, principal: Runner) -> EventOut:
-    """Publish a custom event in your tenant; event triggers waiting for its type fire."""
+    """Publish a custom event in your tenant: answered once it is stored; the event triggers
+    waiting for its type fire a moment later (at least once, see `GET /api/events/{id}`)."""
     if body.type.startswith("run."):
         raise ValidationFailed(
             "`run.*` events are the engine's own; choose another type.",

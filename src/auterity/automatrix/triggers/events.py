@@ -1,12 +1,15 @@
-"""Event triggers: the bus subscriber that fires the triggers waiting for a platform event.
+"""Event triggers: the bus subscriber (named `triggers`) that fires the triggers waiting for a
+platform event.
 
 Publishers call `EventBus.publish(tenant_id, type, data)` (see `auterity.events`): the engine
-publishes `run.succeeded`, `run.failed` and `run.cancelled` as a run ends (data: `run_id`,
+records `run.succeeded`, `run.failed` and `run.cancelled` with a run's end (data: `run_id`,
 `workflow_id`, `status`, `outputs`, `error`), `POST /api/events` publishes custom events, and
 RelayCore and NeuroWeaver are to publish theirs the same way. A trigger fires when its `event`
 equals the type and its filter, a sandboxed expression over `event` (`id`, `type`, `data`,
 `at`), is true. A workflow's own `run.*` events never fire its triggers, so a trigger cannot
-restart its workflow forever.
+restart its workflow forever. Delivery is at least once: a redelivered event starts no second
+run (the run's idempotency key is the trigger's and the event's id; the firing is recorded as
+a `duplicate`), and an error raised here has the event delivered again later.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ async def app(app_factory: Any, settings: Settings) -> AsyncIterator[FastAPI]:
     # The background cron loop ticks once at start and then not within a test: tests tick.
     slow = settings.model_copy(update={"trigger_poll_seconds": 60})
     application = app_factory(settings=slow)
-    async with LifespanManager(application):
+    # Generous, like the shared `app` fixture: a loaded machine can take seconds to stop.
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
         yield application
 
 
