@@ -36,7 +36,7 @@ DELIVERIES = counter(
 )
 CLAIM_BATCH = 16  # delivered concurrently, so a claim's lease is two delivery timeouts
 PRUNE_EVERY = timedelta(hours=1)
-STOP_GRACE = 2.0  # seconds `stop` lets subscriber calls in flight finish
+STOP_GRACE = 5.0  # seconds `stop` lets subscriber calls in flight finish (a loaded machine)
 ERROR_CHARS = 2000
 
 
@@ -73,6 +73,7 @@ class Dispatcher:
         self._stopping = False
         self._calls: set[asyncio.Future[None]] = set()
         self._pruned_at: datetime | None = None
+        self._registered = False
 
     def wake(self) -> None:
         """Look for deliveries now (an event was just committed in this process)."""
@@ -87,7 +88,14 @@ class Dispatcher:
     async def start(self) -> None:
         if self._task is not None:
             return
-        await self.register()
+        # A database without the events tables yet (migrations not run: /health/ready says
+        # so) must not stop the app from starting; the loop registers once it can.
+        try:
+            await self.register()
+            self._registered = True
+        except Exception:
+            log.warning("event_subscribers_not_registered", exc_info=True)
+            self._registered = False
         self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="event-dispatcher")
 
@@ -109,6 +117,14 @@ class Dispatcher:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self._task = None
+        if not self._registered:
+            return
+        try:
+            await self._hand_back()
+        except Exception:  # stopping anyway: the claims' leases lapse and they come due
+            log.warning("event_claims_not_handed_back", exc_info=True)
+
+    async def _hand_back(self) -> None:
         async with self.db.session() as session:
             await session.execute(
                 update(EventDelivery)
@@ -126,6 +142,9 @@ class Dispatcher:
             self._wake.clear()
             handled = 0
             try:
+                if not self._registered:
+                    await self.register()
+                    self._registered = True
                 handled = await self.deliver_due()
                 now = utcnow()
                 if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:

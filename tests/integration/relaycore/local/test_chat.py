@@ -141,11 +141,19 @@ async def test_json_schema_response_format_gives_json_that_validates() -> None:
 async def test_json_object_response_format_gives_a_json_object() -> None:
     answer = await get_chat_model().complete(
         body(
-            [{"role": "user", "content": "Give a person's name and age as JSON."}],
+            [
+                {
+                    "role": "user",
+                    "content": "Reply with a JSON object with exactly two keys, name and age, "
+                    "for one person.",
+                }
+            ],
             max_tokens=60,
             response_format={"type": "json_object"},
         )
     )
+    # A reply cut at max_tokens is cut JSON (as with OpenAI's json_object); this one ends.
+    assert answer["choices"][0]["finish_reason"] == "stop"
     assert isinstance(json.loads(answer["choices"][0]["message"]["content"]), dict)
 
 
