@@ -120,10 +120,12 @@ class RelayRateLimits:
         limit counts anything, so a refused request does not eat into the others.
         """
         key_limits, tenant_limits = await self.limits(payer)
-        tenant = str(payer.tenant_id)
+        # The hash tag keeps one tenant's counters in one Redis Cluster slot, so the script
+        # may touch all of them.
+        tenant = f"{{{payer.tenant_id}}}"
         checks: list[tuple[Kind, str, int | None, str]] = []
         if payer.api_key_id is not None:
-            key = str(payer.api_key_id)
+            key = f"{tenant}:{payer.api_key_id}"
             checks += [
                 ("requests", "API key", key_limits.requests_per_minute, key),
                 ("tokens", "API key", key_limits.tokens_per_minute, key),

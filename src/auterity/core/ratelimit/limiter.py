@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -40,14 +40,14 @@ class Quota:
     name: str
     limit: int
     window_seconds: int
+    # Derived once (they are read several times per request): the level one unit adds, and
+    # the bucket's capacity, in units x milliseconds-per-window.
+    window_ms: int = field(init=False, repr=False, compare=False)
+    capacity: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def window_ms(self) -> int:
-        return self.window_seconds * 1000
-
-    @property
-    def capacity(self) -> int:
-        return self.limit * self.window_ms
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "window_ms", self.window_seconds * 1000)
+        object.__setattr__(self, "capacity", self.limit * self.window_seconds * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,24 +95,20 @@ def _seconds(level: int, quota: Quota) -> int:
 def usage(charge: Charge, level: int, admitted: bool) -> Usage:
     """The standing of `charge` given its bucket's level before the charge."""
     quota = charge.quota
-    added = charge.cost * quota.window_ms
+    window_ms, capacity = quota.window_ms, quota.capacity
+    added = charge.cost * window_ms
+    room = level + added <= capacity
     after = level + added if admitted else level
-    remaining = max(0, (quota.capacity - after) // quota.window_ms) if quota.window_ms else 0
-    if fits(level, charge) and admitted:
-        retry = 0 if remaining else _seconds(after + quota.window_ms - quota.capacity, quota)
-    elif fits(level, charge):
+    remaining = max(0, (capacity - after) // window_ms) if window_ms else 0
+    if room and admitted:
+        retry = 0 if remaining else _seconds(after + window_ms - capacity, quota)
+    elif room:
         retry = 0  # this quota had room; another one refused the request
-    elif added > quota.capacity:
+    elif added > capacity:
         retry = _seconds(level, quota)  # it never fits: say when the allowance is whole
     else:
-        retry = max(1, _seconds(level + added - quota.capacity, quota))
-    return Usage(
-        quota=quota,
-        allowed=fits(level, charge),
-        remaining=remaining,
-        reset_after=_seconds(after, quota),
-        retry_after=retry,
-    )
+        retry = max(1, _seconds(level + added - capacity, quota))
+    return Usage(quota, room, remaining, _seconds(after, quota), retry)
 
 
 class MemoryStorage:
@@ -149,28 +145,29 @@ class MemoryStorage:
 
 # GCRA (continuous-state leaky bucket) over several buckets, all or nothing.
 # KEYS[i]: bucket i, a hash {l = level, t = last update in ms}.
-# ARGV[1]: now (ms); ARGV[2]: "1" to add the costs when all fit, "0" to only look.
-# ARGV[3i .. 3i+2]: bucket i's drain per ms (the limit), added level (cost x window ms) and
-# capacity (limit x window ms).
+# ARGV[1]: integers separated by spaces (one argument: redis-py packs each argument in Python,
+# so fewer is cheaper): now (ms), 1 to add the costs when all fit or 0 to only look, then per
+# bucket its drain per ms (the limit), added level (cost x window ms), capacity (limit x window ms).
 # Returns the drained levels before the charge; the caller works out admission the same way.
 _ADMIT_LUA = """
-local now = tonumber(ARGV[1])
+local n = {}
+for number in string.gmatch(ARGV[1], '%d+') do n[#n + 1] = tonumber(number) end
+local now = n[1]
 local levels, updates, admitted = {}, {}, true
 for i, key in ipairs(KEYS) do
-  local rate, add, cap = tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1]), tonumber(ARGV[3*i+2])
+  local rate, add, cap = n[3*i], n[3*i+1], n[3*i+2]
   local state = redis.call('HMGET', key, 'l', 't')
   local level, updated = tonumber(state[1]) or 0, tonumber(state[2]) or now
   level = math.max(0, level - math.max(0, now - updated) * rate)
   levels[i], updates[i] = level, math.max(now, updated)
   if level + add > cap then admitted = false end
 end
-if admitted and ARGV[2] == '1' then
+if admitted and n[2] == 1 then
   for i, key in ipairs(KEYS) do
-    local rate, add = tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
-    local level = levels[i] + add
+    local level = levels[i] + n[3*i+1]
     if level > 0 then
       redis.call('HSET', key, 'l', string.format('%d', level), 't', string.format('%d', updates[i]))
-      redis.call('PEXPIRE', key, math.ceil(level / rate) + 1)
+      redis.call('PEXPIRE', key, math.ceil(level / n[3*i]) + 1)
     end
   end
 end
@@ -186,11 +183,12 @@ class RedisStorage:
         self._script = redis.register_script(_ADMIT_LUA)
 
     async def admit(self, charges: Sequence[Charge], now_ms: int, commit: bool) -> list[int]:
-        args: list[int] = [now_ms, 1 if commit else 0]
+        numbers: list[int] = [now_ms, 1 if commit else 0]
         for charge in charges:
             quota = charge.quota
-            args += [quota.limit, charge.cost * quota.window_ms, quota.capacity]
-        levels = await self._script(keys=[_key(c) for c in charges], args=args)
+            numbers += [quota.limit, charge.cost * quota.window_ms, quota.capacity]
+        spec = " ".join(map(str, numbers))
+        levels = await self._script(keys=[_key(c) for c in charges], args=[spec])
         return [int(level) for level in levels]
 
 
