@@ -152,7 +152,10 @@ class RelayRateLimits:
         for (kind, scope, _, _), usage in zip(checks, usages, strict=True):
             standing = Standing(kind, usage)
             standings[kind] = _tighter(standings[kind], standing)
-            if not usage.allowed and refused is None:
+            # Of several refusals, the one that frees up last: its Retry-After fits them all.
+            if not usage.allowed and (
+                refused is None or usage.retry_after > refused[0].usage.retry_after
+            ):
                 refused = (standing, scope)
         admission = Admission(standings["requests"], standings["tokens"])
         if refused is not None:

@@ -163,3 +163,21 @@ async def test_a_refused_request_counts_against_no_limit(runtime: Runtime) -> No
     now += 6
     # The refusal did not spend one of the key's requests.
     assert (await limits.admit(key, 60)).headers()["x-ratelimit-remaining-requests"] == "3"
+
+
+async def test_retry_after_waits_for_every_refusing_limit(runtime: Runtime) -> None:
+    tenant = await tenant_with(
+        runtime,
+        {
+            "key_limits": {"tokens_per_minute": 600},  # 10 tokens back every second
+            "tenant_limits": {"requests_per_minute": 1},  # the request back after a minute
+        },
+    )
+    limits, now = limits_of(runtime), 1_800_000_000.0
+    runtime.rate_limiter.clock = lambda: now
+    key = Payer(tenant, uuid.uuid4())
+    await limits.admit(key, 600)
+    with pytest.raises(RelayRateLimited) as refused:
+        await limits.admit(key, 60)  # both refuse: the key's tokens for 6 s, the tenant's for 60
+    error = refused.value
+    assert (error.kind, error.scope, error.headers["Retry-After"]) == ("requests", "tenant", "60")
