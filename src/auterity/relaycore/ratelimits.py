@@ -1,8 +1,9 @@
 """Gateway rate limits: requests and tokens per minute, per API key and per tenant.
 
-Counting is core's `RateLimiter` (sliding window; Redis when configured, memory otherwise);
-this module picks the quotas from the tenant's settings (`relay` section), counts a request
-against each, and turns the result into OpenAI's `x-ratelimit-*` headers or a 429 error.
+Counting is core's `RateLimiter` (GCRA; Redis when configured, memory otherwise); this
+module picks the quotas from the tenant's settings (`relay` section), counts a request
+against all of them at once (all or nothing, one round trip), and turns the result into
+OpenAI's `x-ratelimit-*` headers or a 429 error.
 Tokens are charged at admission by the caller's estimate (prompt plus maximum output), as
 OpenAI does, so a request never runs on tokens it might not have.
 """
@@ -10,13 +11,14 @@ OpenAI does, so a request never runs on tokens it might not have.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from auterity.core.cache import Cache
 from auterity.core.database import Database
 from auterity.core.errors import RateLimited
 from auterity.core.metrics import counter
-from auterity.core.ratelimit import Quota, RateLimiter, Usage
+from auterity.core.ratelimit import Charge, Quota, RateLimiter, Usage
 from auterity.identity import tenant_settings
 from auterity.identity.tenant_settings import RateLimits
 from auterity.relaycore.payer import Payer
@@ -67,7 +69,7 @@ class RelayRateLimited(RateLimited):
     slug = "rate-limit-exceeded"
 
     def __init__(self, refused: Standing, admission: Admission, scope: str) -> None:
-        retry = max(1, refused.usage.reset_after)
+        retry = max(1, refused.usage.retry_after)
         self.kind = refused.kind
         self.scope = scope
         unit = "requests" if refused.kind == "requests" else "tokens"
@@ -114,34 +116,54 @@ class RelayRateLimits:
     async def admit(self, payer: Payer, estimated_tokens: int) -> Admission:
         """Count one request and `estimated_tokens` against every configured limit.
 
-        Raises `RelayRateLimited` at the first limit that refuses (counting nothing there);
-        limits checked before it keep the units they counted, as a retried request would.
+        All or nothing, in one round trip to the counter store: when a limit refuses, no
+        limit counts anything, so a refused request does not eat into the others.
         """
         key_limits, tenant_limits = await self.limits(payer)
-        checks: list[tuple[Kind, str, int | None, str]] = [
-            ("requests", "tenant", tenant_limits.requests_per_minute, str(payer.tenant_id)),
-            ("tokens", "tenant", tenant_limits.tokens_per_minute, str(payer.tenant_id)),
-        ]
+        # The hash tag keeps one tenant's counters in one Redis Cluster slot, so the script
+        # may touch all of them.
+        tenant = f"{{{payer.tenant_id}}}"
+        checks: list[tuple[Kind, str, int | None, str]] = []
         if payer.api_key_id is not None:
-            key = str(payer.api_key_id)
-            checks[:0] = [
+            key = f"{tenant}:{payer.api_key_id}"
+            checks += [
                 ("requests", "API key", key_limits.requests_per_minute, key),
                 ("tokens", "API key", key_limits.tokens_per_minute, key),
             ]
-        standings: dict[Kind, Standing | None] = {"requests": None, "tokens": None}
-        for kind, scope, limit, identifier in checks:
-            if limit is None:
-                continue
-            cost = 1 if kind == "requests" else max(0, estimated_tokens)
-            quota = Quota(
-                f"relay-{kind}-{'key' if scope == 'API key' else 'tenant'}", limit, WINDOW_SECONDS
+        checks += [
+            ("requests", "tenant", tenant_limits.requests_per_minute, tenant),
+            ("tokens", "tenant", tenant_limits.tokens_per_minute, tenant),
+        ]
+        checks = [check for check in checks if check[2] is not None]
+        if not checks:
+            return Admission()
+        charges = [
+            Charge(
+                _quota(kind, scope, limit),
+                identifier,
+                1 if kind == "requests" else max(0, estimated_tokens),
             )
-            usage = await self.limiter.hit(quota, identifier, cost)
+            for kind, scope, limit, identifier in checks
+            if limit is not None
+        ]
+        usages = await self.limiter.hit_all(charges)
+        standings: dict[Kind, Standing | None] = {"requests": None, "tokens": None}
+        refused: tuple[Standing, str] | None = None
+        for (kind, scope, _, _), usage in zip(checks, usages, strict=True):
             standing = Standing(kind, usage)
             standings[kind] = _tighter(standings[kind], standing)
-            if not usage.allowed:
-                REFUSED.labels(kind).inc()
-                raise RelayRateLimited(
-                    standing, Admission(standings["requests"], standings["tokens"]), scope
-                )
-        return Admission(standings["requests"], standings["tokens"])
+            # Of several refusals, the one that frees up last: its Retry-After fits them all.
+            if not usage.allowed and (
+                refused is None or usage.retry_after > refused[0].usage.retry_after
+            ):
+                refused = (standing, scope)
+        admission = Admission(standings["requests"], standings["tokens"])
+        if refused is not None:
+            REFUSED.labels(refused[0].kind).inc()
+            raise RelayRateLimited(refused[0], admission, refused[1])
+        return admission
+
+
+@lru_cache(maxsize=1024)
+def _quota(kind: Kind, scope: str, limit: int) -> Quota:
+    return Quota(f"relay-{kind}-{'key' if scope == 'API key' else 'tenant'}", limit, WINDOW_SECONDS)

@@ -138,3 +138,46 @@ async def test_limits_are_set_in_the_tenant_settings(
     pointers = {error["pointer"] for error in problem["errors"]}
     assert "/relay/tenant_limits/requests_per_minute" in pointers
     assert any(pointer.startswith("/relay/key_overrides") for pointer in pointers)
+
+
+async def test_a_refused_request_counts_against_no_limit(runtime: Runtime) -> None:
+    tenant = await tenant_with(
+        runtime,
+        {
+            "key_limits": {"requests_per_minute": 5},
+            "tenant_limits": {"tokens_per_minute": 600},
+        },
+    )
+    limits, now = limits_of(runtime), 1_800_000_000.0
+    runtime.rate_limiter.clock = lambda: now
+    key = Payer(tenant, uuid.uuid4())
+    first = (await limits.admit(key, 600)).headers()
+    assert first["x-ratelimit-remaining-tokens"] == "0"
+    assert first["x-ratelimit-reset-tokens"] == "1m0s"
+    with pytest.raises(RelayRateLimited) as refused:
+        await limits.admit(key, 60)  # the key has requests left, the tenant no tokens
+    error = refused.value
+    assert (error.kind, error.scope) == ("tokens", "tenant")
+    assert error.headers["Retry-After"] == "6"  # 60 tokens come back at 10 per second
+    assert error.headers["x-ratelimit-remaining-requests"] == "4"
+    now += 6
+    # The refusal did not spend one of the key's requests.
+    assert (await limits.admit(key, 60)).headers()["x-ratelimit-remaining-requests"] == "3"
+
+
+async def test_retry_after_waits_for_every_refusing_limit(runtime: Runtime) -> None:
+    tenant = await tenant_with(
+        runtime,
+        {
+            "key_limits": {"tokens_per_minute": 600},  # 10 tokens back every second
+            "tenant_limits": {"requests_per_minute": 1},  # the request back after a minute
+        },
+    )
+    limits, now = limits_of(runtime), 1_800_000_000.0
+    runtime.rate_limiter.clock = lambda: now
+    key = Payer(tenant, uuid.uuid4())
+    await limits.admit(key, 600)
+    with pytest.raises(RelayRateLimited) as refused:
+        await limits.admit(key, 60)  # both refuse: the key's tokens for 6 s, the tenant's for 60
+    error = refused.value
+    assert (error.kind, error.scope, error.headers["Retry-After"]) == ("requests", "tenant", "60")

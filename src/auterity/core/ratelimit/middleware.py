@@ -89,8 +89,9 @@ class RateLimitMiddleware:
             blocked_for = self._blocked.get(address, 0.0) - time.monotonic()
             if blocked_for > 0:
                 # The address spent its allowance on credentials that did not authenticate.
+                wait = math.ceil(blocked_for)
                 return Usage(
-                    self.per_ip, allowed=False, remaining=0, reset_after=math.ceil(blocked_for)
+                    self.per_ip, allowed=False, remaining=0, reset_after=wait, retry_after=wait
                 )
             # Domain-separated, so the counter key never equals a stored API-key digest.
             digest = self.hasher.digest("ratelimit:" + credential.decode("latin-1"))
@@ -106,10 +107,10 @@ class RateLimitMiddleware:
             log.warning("rate_limit_store_unavailable", error=str(exc.__cause__ or exc))
             return
         if not usage.allowed or usage.remaining == 0:
-            self._blocked[address] = time.monotonic() + max(1, usage.reset_after)
+            self._blocked[address] = time.monotonic() + max(1, usage.retry_after)
 
     async def _refuse(self, scope: Scope, send: Send, usage: Usage) -> None:
-        retry = max(1, usage.reset_after)
+        retry = max(1, usage.retry_after)
         who = "credential" if usage.quota.name == "key" else "client address"
         error = RateLimited(
             f"Too many requests from this {who}: the limit is {usage.quota.limit} per "
