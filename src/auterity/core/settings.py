@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AliasChoices,
     Field,
+    FilePath,
     IPvAnyNetwork,
     SecretStr,
     ValidationError,
@@ -213,6 +214,11 @@ class Settings(BaseSettings):
         description="Largest outbound response body read; also the most a step may ask for.",
     )
     http_max_redirects: int = Field(default=5, ge=0, le=30)
+    http_ca_bundle: FilePath | None = Field(
+        default=None,
+        description="A PEM file of the CA certificates outbound TLS trusts instead of the "
+        "bundled (certifi) ones: a company's internal CA for its model servers and APIs.",
+    )
 
     # The browser integration (Playwright driving the system's Chromium; nothing downloaded).
     browser_executable: Path | None = Field(

@@ -110,6 +110,7 @@ class RelayGateway:
             max_response_bytes=settings.http_max_response_bytes,
             limits=POOL_LIMITS,
             http2=True,
+            ca_bundle=settings.http_ca_bundle,
         )
         http = ProviderHttp(
             self.outbound,

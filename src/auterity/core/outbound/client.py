@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -61,12 +62,16 @@ def guarded_client(
     limits: httpx.Limits = LIMITS,
     resolve: Resolver = system_resolver,
     http2: bool = False,
+    ca_bundle: Path | None = None,
 ) -> httpx.AsyncClient:
     """An httpx client whose every connection goes through the SSRF guard under `policy`;
     it follows no redirects by itself, keeps no cookies and ignores proxy variables.
-    `http2` is offered through ALPN on TLS connections (needs `h2`); plain http stays 1.1."""
+    `http2` is offered through ALPN on TLS connections (needs `h2`); plain http stays 1.1.
+    `ca_bundle`: the CA certificates trusted for TLS instead of certifi's (a PEM file)."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, resolve=resolve, http2=http2),
+        transport=GuardedTransport(
+            policy, limits=limits, resolve=resolve, http2=http2, ca_bundle=ca_bundle
+        ),
         timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -119,9 +124,11 @@ class OutboundHttp:
         resolve: Resolver = system_resolver,
         tenant_policies: TenantPolicies | None = None,
         http2: bool = False,
+        ca_bundle: Path | None = None,
     ) -> None:
         # http2: offered through ALPN on TLS connections (needs `h2`); plain http stays 1.1.
         self.http2 = http2
+        self.ca_bundle = ca_bundle
         self.policy = policy or NetworkPolicy()
         self.tenant_policies = tenant_policies
         self.timeout = timeout
@@ -142,6 +149,7 @@ class OutboundHttp:
             max_response_bytes=settings.http_max_response_bytes,
             max_redirects=settings.http_max_redirects,
             tenant_policies=tenant_policies,
+            ca_bundle=settings.http_ca_bundle,
         )
 
     def client(self, policy: NetworkPolicy | None = None) -> httpx.AsyncClient:
@@ -155,6 +163,7 @@ class OutboundHttp:
                 limits=self._limits,
                 resolve=self._resolve,
                 http2=self.http2,
+                ca_bundle=self.ca_bundle,
             )
             self._clients[effective] = client
         return client
@@ -171,6 +180,7 @@ class OutboundHttp:
                 keepalive_expiry=self._limits.keepalive_expiry or 0.0,
                 user_agent=f"Auterity/{__version__}",
                 resolve=self._resolve,
+                ca_bundle=self.ca_bundle,
             )
             self._sessions[effective] = session
         return session

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 
 import httpcore
 import httpx
@@ -177,13 +179,22 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         limits: httpx.Limits,
         resolve: Resolver = system_resolver,
         http2: bool = False,
+        ca_bundle: Path | None = None,
     ) -> None:
         super().__init__(trust_env=False, limits=limits, http2=http2)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=tls_context(ca_bundle),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             http2=http2,
             network_backend=GuardedNetworkBackend(policy, resolve=resolve),
         )
+
+
+def tls_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """A new verifying TLS context (each pool its own: httpcore sets ALPN on it) trusting
+    certifi's CAs, or only those of `ca_bundle` (an internal CA)."""
+    if ca_bundle is None:
+        return httpx.create_ssl_context(trust_env=False)
+    return ssl.create_default_context(cafile=str(ca_bundle))

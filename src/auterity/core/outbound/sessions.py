@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 
 import aiohttp
 from aiohttp import ClientHandlerType, ClientMiddlewareType
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from auterity.core.outbound.errors import OutboundNetworkError, OutboundTimeout
-from auterity.core.outbound.guard import Resolver, ssrf_guard, system_resolver
+from auterity.core.outbound.guard import Resolver, ssrf_guard, system_resolver, tls_context
 from auterity.core.outbound.policy import NetworkPolicy
 
 
@@ -85,6 +86,7 @@ def guarded_session(
     keepalive_expiry: float,
     user_agent: str,
     resolve: Resolver = system_resolver,
+    ca_bundle: Path | None = None,
 ) -> aiohttp.ClientSession:
     """A keep-alive aiohttp session under `policy`; it keeps no cookies, ignores proxy
     variables, and sends only what its caller asks (no redirects are followed by callers
@@ -94,6 +96,8 @@ def guarded_session(
         limit_per_host=0,
         keepalive_timeout=keepalive_expiry,
         resolver=GuardedResolver(policy, resolve),
+        # No ALPN is offered: aiohttp speaks HTTP/1.1 only.
+        ssl=tls_context(ca_bundle) if ca_bundle is not None else True,
     )
     return aiohttp.ClientSession(
         connector=connector,
