@@ -27,6 +27,7 @@ from auterity.core.logging import configure_logging
 from auterity.core.runtime import Runtime
 from auterity.core.settings import get_settings
 from auterity.core.tenancy import bind_tenant
+from auterity.events import EventBus
 from auterity.relaycore.client import InProcessRelayClient
 from auterity.relaycore.gateway import RelayGateway
 from auterity.secrets import SecretService
@@ -72,7 +73,10 @@ class LocalBackend:
         registry = default_registry()
         # RelayCore in this process too, so `llm.chat` steps work on the embedded default.
         relay = RelayGateway(runtime, secrets)
-        engine = build_engine(runtime, registry, secrets, llm=InProcessRelayClient(relay))
+        # Its runs' `run.*` events go to the outbox like a server's; the servers' dispatchers
+        # on this database deliver them (to event triggers), since none runs here.
+        events = EventBus(runtime.db, settings=runtime.settings)
+        engine = build_engine(runtime, registry, secrets, events, llm=InProcessRelayClient(relay))
         backend = cls(runtime, secrets, registry, engine, chosen.id)
         backend.relay = relay
         return backend

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
@@ -131,3 +132,14 @@ outputs: {inputs: "{{ steps.show.output.value }}"}
     assert json.loads(result.stdout) == {
         "inputs": {"n": 2, "kept": True, "name": "Ada Lovelace", "quoted": "7", "list": [1, 2]}
     }
+
+
+def test_a_run_from_the_command_line_leaves_its_event_in_the_outbox() -> None:
+    # No dispatcher runs in the CLI: a server's on this database delivers the event later.
+    result = invoke("run", write("diamond.yaml", DIAMOND), "--input", "x=4")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(Path("var") / "auterity.db") as db:
+        rows = db.execute("SELECT type, data FROM events").fetchall()
+    assert [(kind, json.loads(data)["outputs"]) for kind, data in rows] == [
+        ("run.succeeded", {"result": 50})
+    ]
