@@ -19,7 +19,7 @@ from auterity.integrations.errors import IntegrationError
 from auterity.integrations.http import OutboundHttp
 from auterity.integrations.messaging import Messaging
 from auterity.integrations.vectors import VectorService
-from auterity.relaycore.client import RelayClient
+from auterity.relaycore.client import CallContext, RelayCallError, RelayClient
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -52,6 +52,14 @@ class ActionError(Exception):
         self.details = details or {}
         if retry_after is not None:
             self.details["retry_after"] = retry_after
+
+    @classmethod
+    def from_relay(cls, exc: RelayCallError) -> ActionError:
+        """RelayCore's refusal or failure, with its status, code and the wait it asked for."""
+        details: dict[str, Any] = {"status": exc.status}
+        if exc.code:
+            details["code"] = exc.code
+        return cls(exc.message, kind=exc.kind, details=details, retry_after=exc.retry_after)
 
     @classmethod
     def from_integration(cls, exc: IntegrationError) -> ActionError:
@@ -154,6 +162,20 @@ class ActionContext:
         if self.messaging is None:
             raise ActionError("messaging integrations are not configured for this engine")
         return self.messaging
+
+    def relay(self) -> RelayClient:
+        """RelayCore's client, or a step failure saying how to reach one."""
+        if self.llm is None:
+            raise ActionError(
+                "no RelayCore is reachable from this engine: serve relaycore in the same "
+                "process (`auterity up`) or set AUTERITY_RELAY_URL",
+                kind="client_error",
+            )
+        return self.llm
+
+    def relay_call(self) -> CallContext:
+        """A RelayCore call on this step's behalf: its tenant pays, attributed to the step."""
+        return CallContext(self.tenant_id, self.workflow, str(self.run_id), self.step_id)
 
     def log(self, message: str) -> None:
         self.logs.append(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from auterity.automatrix.actions.base import Action, ActionContext, ActionError, ActionInput
-from auterity.relaycore.client import CallContext, RelayCallError
+from auterity.relaycore.client import RelayCallError
 
 MAX_INPUTS = 2048
 
@@ -33,20 +33,14 @@ class LlmEmbed(Action[LlmEmbedInput, LlmEmbedOutput]):
     idempotency = "not needed: embedding again has no side effect"
 
     async def run(self, ctx: ActionContext, params: LlmEmbedInput) -> LlmEmbedOutput:
-        if ctx.llm is None:
-            raise ActionError(
-                "no RelayCore is reachable from this engine: serve relaycore in the same "
-                "process (`auterity up`) or set AUTERITY_RELAY_URL",
-                kind="client_error",
-            )
+        relay = ctx.relay()
         texts = [params.input] if isinstance(params.input, str) else params.input
         if not texts or len(texts) > MAX_INPUTS:
             raise ActionError(f"give 1 to {MAX_INPUTS} texts", kind="client_error")
-        call = CallContext(ctx.tenant_id, ctx.workflow, str(ctx.run_id), ctx.step_id)
         try:
-            result = await ctx.llm.embed({"model": params.model, "input": texts}, call)
+            result = await relay.embed({"model": params.model, "input": texts}, ctx.relay_call())
         except RelayCallError as exc:
-            raise ActionError(exc.message, kind=exc.kind, details={"status": exc.status}) from exc
+            raise ActionError.from_relay(exc) from exc
         ctx.add_cost(result.cost_micros)
         vectors = result.vectors
         return LlmEmbedOutput(

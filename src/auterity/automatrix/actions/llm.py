@@ -122,18 +122,7 @@ class LlmChat(Action[LlmChatInput, LlmChatOutput]):
     idempotency = "not needed: a repeated completion has no side effect"
 
     async def run(self, ctx: ActionContext, params: LlmChatInput) -> LlmChatOutput:
-        if ctx.llm is None:
-            raise ActionError(
-                "no RelayCore is reachable from this engine: serve relaycore in the same "
-                "process (`auterity up`) or set AUTERITY_RELAY_URL",
-                kind="client_error",
-            )
-        call = CallContext(
-            tenant_id=ctx.tenant_id,
-            workflow=ctx.workflow,
-            run=str(ctx.run_id),
-            step=ctx.step_id,
-        )
+        call = ctx.relay_call()
         messages = params.conversation()
         first = await self._complete(ctx, params.request(messages), call)
         costs = [first]
@@ -181,16 +170,10 @@ class LlmChat(Action[LlmChatInput, LlmChatOutput]):
     async def _complete(
         self, ctx: ActionContext, body: dict[str, Any], call: CallContext
     ) -> ChatResult:
-        assert ctx.llm is not None
         try:
-            result = await ctx.llm.chat(body, call)
+            result = await ctx.relay().chat(body, call)
         except RelayCallError as exc:
-            details: dict[str, Any] = {"status": exc.status}
-            if exc.code:
-                details["code"] = exc.code
-            if exc.retry_after is not None:
-                details["retry_after"] = exc.retry_after
-            raise ActionError(exc.message, kind=exc.kind, details=details) from exc
+            raise ActionError.from_relay(exc) from exc
         ctx.add_cost(result.cost_micros)
         return result
 
