@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from auterity.core.clock import utcnow
+from auterity.relaycore.metrics import set_breaker_state
 
 
 class BreakerState(StrEnum):
@@ -39,6 +40,14 @@ class CircuitBreaker:
     held_until: float = 0.0  # the provider's Retry-After
     total_failures: int = 0
     total_successes: int = 0
+    # (provider, upstream model): the labels of the `relay_circuit_breaker_state` gauge.
+    labels: tuple[str, str] | None = None
+
+    def _enter(self, state: BreakerState) -> None:
+        if state is not self.state:
+            self.state = state
+            if self.labels is not None:
+                set_breaker_state(*self.labels, state.value)
 
     def allow(self, now: float) -> bool:
         """Whether a call may go to this deployment now (claims the probe when half-open)."""
@@ -49,7 +58,7 @@ class CircuitBreaker:
         if self.state is BreakerState.OPEN:
             if now - self.opened_at < self.cooldown:
                 return False
-            self.state = BreakerState.HALF_OPEN
+            self._enter(BreakerState.HALF_OPEN)
             self.probing = False
         if self.probing:
             return False
@@ -58,7 +67,7 @@ class CircuitBreaker:
 
     def success(self) -> None:
         self.total_successes += 1
-        self.state = BreakerState.CLOSED
+        self._enter(BreakerState.CLOSED)
         self.failures.clear()
         self.probing = False
 
@@ -81,7 +90,7 @@ class CircuitBreaker:
         self.held_until = max(self.held_until, until)
 
     def _open(self, now: float) -> None:
-        self.state = BreakerState.OPEN
+        self._enter(BreakerState.OPEN)
         self.opened_at = now
         self.probing = False
         self.failures.clear()
@@ -119,7 +128,10 @@ class Breakers:
     def get(self, deployment_id: str) -> CircuitBreaker:
         breaker = self._breakers.get(deployment_id)
         if breaker is None:
-            breaker = CircuitBreaker(self.threshold, self.window, self.cooldown)
+            provider, _, model = deployment_id.partition(":")
+            breaker = CircuitBreaker(
+                self.threshold, self.window, self.cooldown, labels=(provider, model)
+            )
             self._breakers[deployment_id] = breaker
         return breaker
 

@@ -10,6 +10,7 @@ import pytest
 from auterity.core.clock import FrozenClock
 from tests.fixtures.llm_upstreams import Fault
 from tests.integration.relaycore.conftest import Relay
+from tests.integration.relaycore.test_completion import sample
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -70,6 +71,8 @@ async def test_breaker_opens_probes_half_open_and_closes(relay: Relay) -> None:
     for _ in range(3):  # the threshold in the test settings
         await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert await breaker_state(relay, "openai:gpt-4o-mini") == "open"
+    gauge = {"provider": "openai", "model": "gpt-4o-mini"}
+    assert sample("relay_circuit_breaker_state", **gauge) == 2  # the metric follows
     assert len(openai_upstream.requests()) == 3
     await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert len(openai_upstream.requests()) == 3  # skipped while open
@@ -87,6 +90,7 @@ async def test_breaker_opens_probes_half_open_and_closes(relay: Relay) -> None:
     answer = await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert answer.choices[0].message.content == "[openai] hello"  # the probe succeeded
     assert await breaker_state(relay, "openai:gpt-4o-mini") == "closed"
+    assert sample("relay_circuit_breaker_state", **gauge) == 0
 
 
 async def test_stream_fails_over_before_the_first_byte_only(relay: Relay) -> None:
