@@ -1,9 +1,9 @@
 """A request's own cost ceiling: the `cost_ceiling` stage of the gateway pipeline, after `route`.
 
-A caller that sets `ctx.max_cost_micros` gets only candidates whose
-estimated maximum cost fits: the prompt counted with each model's tokenizer, plus the most it
-may write (`max_tokens`, else the budget stage's default), at the deployment's prices. The
-pricier candidates are dropped, so an alias or policy lands on a cheaper one; when none fits,
+A caller that sets `ctx.max_cost_micros` gets only candidates whose estimated maximum cost
+fits: the prompt counted with each model's tokenizer, plus the most it may write (`max_tokens`,
+else the budget stage's default, for each choice), at the deployment's prices. The pricier
+candidates are dropped, so an alias or policy lands on a cheaper one; when none fits,
 the request is refused with 402 before any provider is called. Without a ceiling the stage
 does nothing.
 """
@@ -14,12 +14,10 @@ import dataclasses
 
 from auterity.core.errors import BudgetExceeded
 from auterity.relaycore.catalog import Catalog, Deployment
-from auterity.relaycore.costs import Usage, cost_micros, format_usd
+from auterity.relaycore.costs import cost_micros, format_usd
 from auterity.relaycore.pipeline import Answer, Next, RelayContext
+from auterity.relaycore.stages import worst_usage
 from auterity.relaycore.tokens import count_messages
-
-# What a request without max_tokens is assumed to write at most (as for budget reservations).
-DEFAULT_MAX_OUTPUT_TOKENS = 1024
 
 
 class MaxCostExceeded(BudgetExceeded):
@@ -34,15 +32,23 @@ def tokenizer_of(catalog: Catalog | None, deployment: Deployment) -> str:
     return model.tokenizer if model is not None else "o200k"
 
 
-def estimated_max_cost(ctx: RelayContext, deployment: Deployment) -> int:
-    """Micro-dollars: the prompt at `deployment`'s tokenizer and prices, plus the output cap."""
+def estimated_max_costs(ctx: RelayContext) -> dict[str, int]:
+    """Micro-dollars per candidate: the prompt at its model's tokenizer (counted once per
+    tokenizer), plus the output cap as the budget stage reserves it, at its prices."""
+    assert ctx.route is not None
     body = ctx.body
-    output = body.get("max_completion_tokens") or body.get("max_tokens")
-    prompt = count_messages(
-        body.get("messages") or [], body.get("tools"), tokenizer_of(ctx.catalog, deployment)
-    )
-    usage = Usage(prompt_tokens=prompt, completion_tokens=output or DEFAULT_MAX_OUTPUT_TOKENS)
-    return cost_micros(deployment.price, usage)
+    prompts: dict[str, int] = {}
+    estimates: dict[str, int] = {}
+    for deployment in ctx.route.candidates:
+        tokenizer = tokenizer_of(ctx.catalog, deployment)
+        if tokenizer not in prompts:
+            prompts[tokenizer] = count_messages(
+                body.get("messages") or [], body.get("tools"), tokenizer
+            )
+        estimates[deployment.id] = cost_micros(
+            deployment.price, worst_usage(ctx, prompts[tokenizer])
+        )
+    return estimates
 
 
 async def cost_ceiling(ctx: RelayContext, call_next: Next) -> Answer:
@@ -50,7 +56,7 @@ async def cost_ceiling(ctx: RelayContext, call_next: Next) -> Answer:
     route = ctx.route
     if limit is None or route is None or ctx.kind != "chat":
         return await call_next(ctx)
-    estimates = {d.id: estimated_max_cost(ctx, d) for d in route.candidates}
+    estimates = estimated_max_costs(ctx)
     fitting = tuple(d for d in route.candidates if estimates[d.id] <= limit)
     if not fitting:
         cheapest = min(route.candidates, key=lambda d: estimates[d.id])

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from auterity.core.errors import ValidationFailed
 from auterity.core.logging import get_logger
-from auterity.core.outbound import NetworkPolicy, OutboundHttp
+from auterity.core.outbound import OutboundHttp, platform_policy
 from auterity.core.runtime import Runtime
 from auterity.core.tenancy import UNSCOPED_KEY
 from auterity.identity.principal import Principal
@@ -103,9 +103,7 @@ class RelayGateway:
         self.trusted_providers = frozenset(self.catalog.document.providers)
         self.tenant_network = tenant_policies(runtime.db, runtime.cache)
         self.outbound = OutboundHttp(
-            NetworkPolicy.build(
-                settings.http_allowed_private_networks, settings.http_allowed_private_hosts
-            ),
+            platform_policy(settings),
             timeout=settings.relay_timeout_seconds,
             max_response_bytes=settings.http_max_response_bytes,
             limits=POOL_LIMITS,

@@ -144,7 +144,6 @@ class RelayRateLimits:
                 1 if kind == "requests" else max(0, estimated_tokens),
             )
             for kind, scope, limit, identifier in checks
-            if limit is not None
         ]
         usages = await self.limiter.hit_all(charges)
         standings: dict[Kind, Standing | None] = {"requests": None, "tokens": None}

@@ -62,14 +62,20 @@ def estimated_tokens(ctx: RelayContext) -> int:
     return needs.prompt_tokens + (needs.max_output_tokens or 0) * _choices(ctx)
 
 
+def worst_usage(ctx: RelayContext, prompt_tokens: int) -> Usage:
+    """The most a request may use: its prompt, and for a chat its output cap (`max_tokens`,
+    else the default) for each choice. `ctx.needs` is set."""
+    output = 0
+    if ctx.kind == "chat" and ctx.needs is not None:
+        output = (ctx.needs.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS) * _choices(ctx)
+    return Usage(prompt_tokens=prompt_tokens, completion_tokens=output)
+
+
 def estimated_cost(ctx: RelayContext) -> int:
     """The most this request can cost, in micro-dollars, on the priciest of its candidates."""
     if ctx.needs is None or ctx.route is None or not ctx.route.candidates:
         return 0
-    output = 0
-    if ctx.kind == "chat":
-        output = (ctx.needs.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS) * _choices(ctx)
-    worst = Usage(prompt_tokens=ctx.needs.prompt_tokens, completion_tokens=output)
+    worst = worst_usage(ctx, ctx.needs.prompt_tokens)
     # Failover may land on a later, pricier candidate: reserve for the worst of them.
     return max(cost_micros(deployment.price, worst) for deployment in ctx.route.candidates)
 

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from auterity.identity.principal import Principal
-from auterity.relaycore.cost_ceiling import DEFAULT_MAX_OUTPUT_TOKENS
 from auterity.relaycore.costs import format_usd
 from auterity.relaycore.gateway import RelayGateway
 from auterity.relaycore.llm.calls import Reply, chat, micros_of_usd
 from auterity.relaycore.llm.schemas import CompletionCreate, CompletionOut, TokenUsage
+from auterity.relaycore.stages import DEFAULT_MAX_OUTPUT_TOKENS
 
 
 def request_of(body: CompletionCreate) -> dict[str, Any]:
