@@ -17,6 +17,8 @@ from auterity.relaycore import metrics
 from auterity.relaycore.budgets import BudgetLedger, build_ledger
 from auterity.relaycore.cache import Embed, ExactCache, ResponseCache, SemanticCache
 from auterity.relaycore.events import RequestCompleted, RequestEvents
+from auterity.relaycore.local.bundled import embedding_model_installed
+from auterity.relaycore.local.embeddings import embed_locally
 from auterity.relaycore.ratelimits import RelayRateLimits
 from auterity.relaycore.usage import UsageEntry, UsageRecorder
 
@@ -35,7 +37,12 @@ class RelayAccounting:
     def build(
         cls, runtime: Runtime, *, embed: Embed | None = None, clock: Clock | None = None
     ) -> RelayAccounting:
+        """`embed`: what the semantic cache compares prompts with; by default the bundled
+        embedding model when the `local` extra is installed (loaded on the first lookup of a
+        tenant that turned `relay.semantic_cache` on); without one, only exact hits."""
         settings = runtime.settings
+        if embed is None and embedding_model_installed():
+            embed = embed_locally
         response_cache = Cache(
             maxsize=settings.relay_cache_max_entries,
             default_ttl=settings.relay_cache_ttl_seconds,
@@ -63,12 +70,6 @@ class RelayAccounting:
                 ExactCache(response_cache, ttl_seconds=settings.relay_cache_ttl_seconds), semantic
             ),
             events=RequestEvents(),
-        )
-
-    def use_embedder(self, embed: Embed, *, threshold: float = 0.95) -> None:
-        """Turn the semantic cache on with `embed` (e.g. the local embedding model, once loaded)."""
-        self.cache.semantic = SemanticCache(
-            embed, threshold=threshold, ttl_seconds=self.cache.exact.ttl_seconds
         )
 
     async def start(self) -> None:

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from auterity.relaycore.costs import Usage, cost_micros
+from auterity.relaycore.local.bundled import embedding_model_installed
 from tests.fixtures.llm_upstreams import Fault
 from tests.fixtures.llm_upstreams import Usage as ForcedUsage
 from tests.integration.relaycore.conftest import Relay
@@ -202,6 +203,36 @@ async def test_exact_cache_answers_a_repeat_free_when_enabled(relay: Relay) -> N
 
     rows = await usage_report(relay)
     assert rows[0]["requests"] == 6 and rows[0]["cache_hits"] == 1
+
+
+@pytest.mark.skipif(not embedding_model_installed(), reason="needs the `local` extra")
+async def test_semantic_cache_answers_a_reworded_prompt_when_enabled(relay: Relay) -> None:
+    # The app compares prompts with the bundled embedding model (cosine 0.99 for these two).
+    client = relay.openai(await relay.key())
+    patched = await relay.client.patch(
+        "/api/tenant/settings",
+        json={"relay": {"semantic_cache": True}},
+        headers=relay.owner.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    ask = {"role": "user", "content": "What is the capital of France?"}
+    first = await client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[ask]
+    )
+    assert "x-auterity-cache" not in first.headers
+    reworded = {"role": "user", "content": "What's the capital of France?"}
+    hit = await client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[reworded]
+    )
+    assert hit.headers["x-auterity-cache"] == "semantic"
+    assert hit.headers["x-auterity-cost-usd"] == "0.000000"
+    assert hit.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert len(relay.upstreams.openai.requests("/v1/chat/completions")) == 1
+    unrelated = await client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Write a haiku about rain."}]
+    )
+    assert "x-auterity-cache" not in unrelated.headers
+    assert len(relay.upstreams.openai.requests("/v1/chat/completions")) == 2
 
 
 async def test_a_soft_budget_past_its_threshold_downgrades_to_a_cheaper_model(

@@ -95,3 +95,10 @@ class LocalEmbeddingModel:
 def get_embedding_model() -> LocalEmbeddingModel:
     """The process-wide local embedding model (loaded on first use, not here)."""
     return LocalEmbeddingModel()
+
+
+async def embed_locally(texts: list[str]) -> list[list[float]]:
+    """The semantic cache's embedding: the bundled model, in this process (not accounted:
+    comparing prompts is the gateway's own work, not a tenant's request)."""
+    vectors, _ = await get_embedding_model().embed(texts)
+    return vectors
