@@ -15,6 +15,7 @@ from auterity.automatrix.actions.registry import ActionRegistry
 from auterity.automatrix.context import redact
 from auterity.automatrix.expressions import ExpressionError, references, render_value
 from auterity.automatrix.spec import RetryPolicy, StepSpec
+from auterity.integrations.errors import IntegrationError
 
 
 @dataclass
@@ -87,6 +88,9 @@ async def run_attempt(
         )
     except ActionError as exc:
         return _failure(exc, shown, action_context, _hidden(secrets, action_context))
+    except IntegrationError as exc:  # a provider's refusal: its kind decides the retry
+        failure = ActionError.from_integration(exc)
+        return _failure(failure, shown, action_context, _hidden(secrets, action_context))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # an action's bug must fail the step, not the engine

@@ -7,26 +7,13 @@ another name per step), never taken as values; what is read is redacted from the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
-from auterity.automatrix.actions.base import Action, ActionContext, ActionError
+from auterity.automatrix.actions.base import Action, ActionContext
 from auterity.integrations.credentials import read_credential
 from auterity.integrations.email.credentials import smtp_login
 from auterity.integrations.email.schemas import EmailSend, EmailSent
-from auterity.integrations.errors import IntegrationError
 from auterity.integrations.twilio.schemas import SmsSend, SmsSent
 from auterity.integrations.twilio.service import TwilioCredentials
 from auterity.integrations.whatsapp.schemas import WhatsAppSend, WhatsAppSent
-
-T = TypeVar("T")
-
-
-async def _provider(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except IntegrationError as exc:
-        raise ActionError.from_integration(exc) from None
 
 
 class SendSms(Action[SmsSend, SmsSent]):
@@ -42,26 +29,23 @@ class SendSms(Action[SmsSend, SmsSent]):
     reaches_outside = True
 
     async def run(self, ctx: ActionContext, params: SmsSend) -> SmsSent:
-        async def send() -> SmsSent:
-            credentials = await TwilioCredentials.read(
-                ctx.secret, params.account_sid_secret, params.auth_token_secret
-            )
-            sent = await ctx.integrations().sms.send(
-                credentials,
-                params.message(),
-                idempotency_key=ctx.idempotency_key,
-                tenant_id=ctx.tenant_id,
-            )
-            ctx.log(f"Twilio accepted {sent.sid} to {params.to}: {sent.status}")
-            return SmsSent(
-                sid=sent.sid,
-                status=sent.status,
-                to=sent.to,
-                from_=sent.sender,
-                num_segments=sent.num_segments,
-            )
-
-        return await _provider(send())
+        credentials = await TwilioCredentials.read(
+            ctx.secret, params.account_sid_secret, params.auth_token_secret
+        )
+        sent = await ctx.integrations().sms.send(
+            credentials,
+            params.message(),
+            idempotency_key=ctx.idempotency_key,
+            tenant_id=ctx.tenant_id,
+        )
+        ctx.log(f"Twilio accepted {sent.sid} to {params.to}: {sent.status}")
+        return SmsSent(
+            sid=sent.sid,
+            status=sent.status,
+            to=sent.to,
+            from_=sent.sender,
+            num_segments=sent.num_segments,
+        )
 
 
 class SendWhatsApp(Action[WhatsAppSend, WhatsAppSent]):
@@ -79,17 +63,14 @@ class SendWhatsApp(Action[WhatsAppSend, WhatsAppSent]):
     reaches_outside = True
 
     async def run(self, ctx: ActionContext, params: WhatsAppSend) -> WhatsAppSent:
-        async def send() -> WhatsAppSent:
-            token = await read_credential(
-                ctx.secret, params.access_token_secret, "the WhatsApp Cloud API access token"
-            )
-            sent = await ctx.integrations().whatsapp.send(
-                token, params.phone_number_id, params.message(), tenant_id=ctx.tenant_id
-            )
-            ctx.log(f"WhatsApp accepted {sent.message_id} to {params.to}")
-            return WhatsAppSent(message_id=sent.message_id, wa_id=sent.wa_id)
-
-        return await _provider(send())
+        token = await read_credential(
+            ctx.secret, params.access_token_secret, "the WhatsApp Cloud API access token"
+        )
+        sent = await ctx.integrations().whatsapp.send(
+            token, params.phone_number_id, params.message(), tenant_id=ctx.tenant_id
+        )
+        ctx.log(f"WhatsApp accepted {sent.message_id} to {params.to}")
+        return WhatsAppSent(message_id=sent.message_id, wa_id=sent.wa_id)
 
 
 class SendEmail(Action[EmailSend, EmailSent]):
@@ -105,20 +86,15 @@ class SendEmail(Action[EmailSend, EmailSent]):
     reaches_outside = True
 
     async def run(self, ctx: ActionContext, params: EmailSend) -> EmailSent:
-        async def send() -> EmailSent:
-            login = await smtp_login(ctx.secret, params.username_secret, params.password_secret)
-            sent = await ctx.integrations().email.send(
-                params.email(),
-                login=login,
-                server=params.server(),
-                idempotency_key=ctx.idempotency_key,
-                tenant_id=ctx.tenant_id,
-            )
-            ctx.log(f"sent {sent.message_id} to {len(sent.accepted)} recipient(s)")
-            if sent.refused:
-                ctx.log(f"refused: {', '.join(sorted(sent.refused))}")
-            return EmailSent(
-                message_id=sent.message_id, accepted=sent.accepted, refused=sent.refused
-            )
-
-        return await _provider(send())
+        login = await smtp_login(ctx.secret, params.username_secret, params.password_secret)
+        sent = await ctx.integrations().email.send(
+            params.email(),
+            login=login,
+            server=params.server(),
+            idempotency_key=ctx.idempotency_key,
+            tenant_id=ctx.tenant_id,
+        )
+        ctx.log(f"sent {sent.message_id} to {len(sent.accepted)} recipient(s)")
+        if sent.refused:
+            ctx.log(f"refused: {', '.join(sorted(sent.refused))}")
+        return EmailSent(message_id=sent.message_id, accepted=sent.accepted, refused=sent.refused)
