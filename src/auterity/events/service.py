@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auterity.core.clock import utcnow
-from auterity.core.errors import Conflict, NotFound
+from auterity.core.errors import Conflict
+from auterity.core.lookup import one_or_404
 from auterity.core.pagination import keyset_page
 from auterity.events.models import Event, EventDelivery
 from auterity.events.schemas import DeadLetterOut, DeliveryOut, EventOut
@@ -27,9 +28,11 @@ async def list_events(
 
 
 async def get_event(session: AsyncSession, event_id: uuid.UUID) -> EventOut:
-    row = (await session.execute(select(Event).where(Event.id == event_id))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"Event {event_id} not found (or deleted after its retention period).")
+    row = await one_or_404(
+        session,
+        select(Event).where(Event.id == event_id),
+        f"Event {event_id} not found (or deleted after its retention period).",
+    )
     deliveries = await _deliveries_of(session, [row.id])
     return _event_out(row, deliveries.get(row.id, []))
 

@@ -29,6 +29,7 @@ class TlsUpstream:
     url: str
     ca_file: Path
     versions: list[str] = field(default_factory=list)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -45,13 +46,19 @@ async def upstream(tmp_path: Path) -> AsyncIterator[TlsUpstream]:
     config.certfile = config.keyfile = str(cert_file)
     config.alpn_protocols = ["h2", "http/1.1"]
     versions: list[str] = []
+    requests: list[tuple[str, str, Any]] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         versions.append(scope["http_version"])
-        while (await receive()).get("more_body"):
-            pass  # read the request first (h2 sends it in DATA frames)
+        body = b""
+        while True:  # the whole request first (h2 sends it in DATA frames)
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        requests.append((scope["method"], scope["path"], json.loads(body)))
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(ANSWER).encode()})
@@ -67,7 +74,7 @@ async def upstream(tmp_path: Path) -> AsyncIterator[TlsUpstream]:
         writer.close()
         break
     try:
-        yield TlsUpstream(f"https://localhost:{port}/v1", ca_file, versions)
+        yield TlsUpstream(f"https://localhost:{port}/v1", ca_file, versions, requests)
     finally:
         stop.set()
         await task
@@ -106,6 +113,10 @@ async def test_complete_answers_use_http2_where_the_provider_allows_it(
         await http.outbound.aclose()
     assert first == second == ANSWER
     assert upstream.versions == [version, version]
+    assert upstream.requests == [
+        ("POST", "/v1/chat/completions", {"n": 1}),
+        ("POST", "/v1/chat/completions", {"n": 2}),
+    ]
 
 
 @pytest.mark.parametrize("http2", [True, False])
