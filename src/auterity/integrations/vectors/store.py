@@ -94,7 +94,3 @@ def to_score(metric: Metric, distance: float) -> float:
 
 def as_blob(vector: npt.NDArray[np.float32]) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def from_blob(blob: bytes) -> npt.NDArray[np.float32]:
-    return np.frombuffer(blob, dtype="<f4")

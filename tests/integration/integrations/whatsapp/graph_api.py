@@ -53,11 +53,13 @@ class GraphApi:
         if match is None or method != "POST":
             return _json(400, graph_error(100, "Unsupported post request.", 33))
         version, number = match.groups()
-        token = headers.get("authorization", "").removeprefix("Bearer ")
-        if self.numbers.get(number) != token:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme != "Bearer" or self.numbers.get(number) != token:
             return _json(
                 401, graph_error(190, "Invalid OAuth access token - Cannot parse access token")
             )
+        if not headers.get("content-type", "").startswith("application/json"):
+            return _json(400, graph_error(100, "Invalid parameter"))
         try:
             message = json.loads(body)
         except ValueError:
